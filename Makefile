@@ -1,0 +1,66 @@
+# Glute & low-back-pain assistant. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(VENV)/bin
+PY          := $(BIN)/python
+RASA        := $(BIN)/rasa
+SPACY_MODEL := models/spacy/clinic_md
+MODEL       := models/assistant.tar.gz
+TRAIN_DATA  := $(shell find data/nlu data/rules -name '*.yml' 2>/dev/null)
+
+# Reproducible training, quiet TensorFlow, no telemetry.
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: help install train validate run shell actions test eval clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed $(SPACY_MODEL)/meta.json ## Create the Python 3.10 venv (exact pins) and the spaCy pipeline
+
+$(VENV)/.installed: requirements.txt
+	@python=$$(scripts/find_python.sh) && echo "Using $$python" && \
+	  { [ -x $(PY) ] && $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' || \
+	    { rm -rf $(VENV) && $$python -m venv $(VENV); }; }
+	$(PY) -m pip install --quiet --upgrade pip==24.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py $(VENV)/.installed
+	$(PY) scripts/build_spacy_model.py $(SPACY_MODEL)
+
+train: install $(MODEL) ## Train the model if data, config or domain changed
+
+$(MODEL): $(TRAIN_DATA) config.yml domain.yml $(SPACY_MODEL)/meta.json components/red_flags.py
+	$(RASA) train --data data/nlu data/rules --out models --fixed-model-name assistant
+
+validate: install ## Check the training data and domain (warnings fail)
+	$(RASA) data validate --data data/nlu data/rules --fail-on-warnings
+
+run: train ## Set up, train if needed, start the assistant; Ctrl-C stops everything
+	@scripts/run.sh
+
+shell: train ## Chat with the assistant in this terminal
+	@$(RASA) run actions --actions actions --port 5055 >var/actions.log 2>&1 & \
+	  trap "kill $$! 2>/dev/null" EXIT; \
+	  $(RASA) shell --model $(MODEL) --endpoints endpoints.yml
+
+actions: install ## Run only the action server
+	$(RASA) run actions --actions actions --port 5055
+
+test: train ## Run the whole test suite (data validation, pytest, conversation tests)
+	$(MAKE) --no-print-directory validate
+	$(PY) -m pytest
+	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
+	  --out results/stories --fail-on-prediction-errors
+
+eval: train ## Print NLU accuracy, confusions, CLINC false accepts and red-flag figures
+	$(PY) scripts/evaluate.py
+
+clean: ## Remove the venv, models and local state
+	rm -rf $(VENV) models/*.tar.gz models/spacy .cache .rasa var results test-output

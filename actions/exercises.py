@@ -1,0 +1,71 @@
+"""action_exercise_instructions: teach one exercise from data/knowledge/exercises.yml."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import content
+
+# Every exercise ends with this, so the "when to stop" advice points to urgent care.
+WARNING_SIGNS_LINE = (
+    "Stop and get urgent medical help (do not keep exercising) if you get numbness "
+    "between your legs, new bladder or bowel problems, or weakness or pain spreading "
+    "down both legs."
+)
+
+
+def exercise_button(exercise_id: str) -> Dict[str, str]:
+    name = content.exercises()[exercise_id]["name"]
+    entities = json.dumps({"exercise": exercise_id}, separators=(",", ":"))
+    return {"title": name, "payload": f"/ask_exercise{entities}"}
+
+
+def requested_exercise(tracker: Tracker) -> Optional[str]:
+    known = content.exercises()
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "exercise" and entity.get("value") in known:
+            return entity["value"]
+    return None
+
+
+def instructions(exercise: Dict[str, Any]) -> List[str]:
+    """The exercise as three phone-sized messages."""
+    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(exercise["steps"], start=1))
+    mistakes = "\n".join(f"- {m}" for m in exercise["mistakes"])
+    stop = "\n".join(f"- {s}" for s in exercise["stop_if"])
+    return [
+        f"{exercise['name']}: {exercise['purpose']}\n\n{steps}",
+        f"How much: {exercise['dose']}.\n\nCommon mistakes:\n{mistakes}\n\n"
+        f"Easier: {exercise['easier']}\nHarder: {exercise['harder']}",
+        f"When to stop:\n{stop}\n- {WARNING_SIGNS_LINE}",
+    ]
+
+
+class ActionExerciseInstructions(Action):
+    def name(self) -> Text:
+        return "action_exercise_instructions"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        exercise_id = requested_exercise(tracker)
+        if exercise_id is None:
+            dispatcher.utter_message(
+                text="Which exercise would you like to learn?",
+                buttons=[exercise_button(e) for e in content.exercises()],
+            )
+            return []
+        *first, last = instructions(content.exercises()[exercise_id])
+        for text in first:
+            dispatcher.utter_message(text=text)
+        others = [e for e in content.exercises() if e != exercise_id][:2]
+        dispatcher.utter_message(
+            text=last,
+            buttons=[exercise_button(e) for e in others]
+            + [{"title": "Warning signs", "payload": "/ask_red_flags"}],
+        )
+        return [SlotSet("exercise", exercise_id)]

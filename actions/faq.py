@@ -1,0 +1,34 @@
+"""action_answer_faq: answer an FAQ intent from data/knowledge/faq.yml."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import content
+from actions.fallback import utter_did_you_mean
+
+
+def faq_button(faq_id: str) -> Dict[str, str]:
+    return {"title": content.faqs()[faq_id]["question"], "payload": f"/{faq_id}"}
+
+
+class ActionAnswerFaq(Action):
+    def name(self) -> Text:
+        return "action_answer_faq"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        entry = content.faqs().get(intent or "")
+        if entry is None:
+            # Only reachable if an FAQ intent has no answer yet: never guess one.
+            utter_did_you_mean(dispatcher, tracker)
+            return []
+        dispatcher.utter_message(
+            text=entry["answer"],
+            buttons=[faq_button(related) for related in entry["related"]],
+        )
+        return []

