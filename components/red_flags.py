@@ -71,7 +71,8 @@ class _Rule:
     tier: str
     label: str
     history_counts: bool
-    groups: List[str]  # matcher keys that must all match in one sentence
+    groups: List[str]  # matcher keys that must all match in one sentence (or message)
+    same_sentence: bool
 
 
 class RedFlagMatcher:
@@ -106,7 +107,8 @@ class RedFlagMatcher:
                         self._add_phrases(group_key, [group] if isinstance(group, str) else group)
                         groups.append(group_key)
             self.rules.append(_Rule(key, rule["category"], rule["tier"], rule["label"],
-                                    bool(rule.get("history_counts")), groups))
+                                    bool(rule.get("history_counts")), groups,
+                                    rule.get("scope", "sentence") == "sentence"))
         self.context = ConText(self.nlp, rules="default")
         self.context.add([
             ConTextRule(item["literal"], category, direction=item["direction"])
@@ -131,9 +133,13 @@ class RedFlagMatcher:
                 continue
             optional = part.endswith("?")
             words = part.rstrip("?").split("|")
-            token: Dict[str, Any] = {
-                "LEMMA": {"IN": sorted({lemma for w in words for lemma in self._lemmas(w)})}
-            }
+            exact = [w[1:] for w in words if w.startswith("=")]
+            if exact and len(exact) != len(words):
+                raise ValueError(f"{phrase!r}: mix of =exact and lemma words in {part!r}")
+            token: Dict[str, Any] = (
+                {"LOWER": {"IN": exact}} if exact else
+                {"LEMMA": {"IN": sorted({lemma for w in words for lemma in self._lemmas(w)})}}
+            )
             if optional:
                 token["OP"] = "?"
             tokens.append(token)
@@ -144,7 +150,8 @@ class RedFlagMatcher:
         self.matcher.add(key, patterns)
 
     # -- detection --------------------------------------------------------------------
-    def _candidates(self, doc: Doc) -> List[Tuple[_Rule, Span]]:
+    def _candidates(self, doc: Doc) -> List[Tuple[_Rule, Span, List[List[Span]]]]:
+        """(rule, main span, spans of each further group) for every rule that matches."""
         by_key: Dict[str, List[Span]] = {}
         for match_id, start, end in self.matcher(doc):
             by_key.setdefault(self.nlp.vocab.strings[match_id], []).append(doc[start:end])
@@ -155,9 +162,10 @@ class RedFlagMatcher:
             for span in by_key.get(first, []):
                 if any(i.start < span.end and span.start < i.end for i in ignored):
                     continue
-                sentence = span.sent
-                if all(any(s.sent == sentence for s in by_key.get(g, [])) for g in others):
-                    found.append((rule, span))
+                support = [[s for s in by_key.get(g, [])
+                            if s.sent == span.sent or not rule.same_sentence] for g in others]
+                if all(support):
+                    found.append((rule, span, support))
         return found
 
     def analyse(self, text: str) -> Tuple[List[Finding], List[Finding]]:
@@ -166,21 +174,30 @@ class RedFlagMatcher:
         candidates = self._candidates(doc)
         if not candidates:
             return [], []
-        spans = spacy.util.filter_spans([span for _, span in candidates])
-        doc.ents = [Span(doc, s.start, s.end, label="RED_FLAG") for s in spans]
+        every_span = [s for _, span, support in candidates for s in [span, *sum(support, [])]]
+        doc.ents = [Span(doc, s.start, s.end, label="RED_FLAG")
+                    for s in spacy.util.filter_spans(every_span)]
         self.context(doc)
         ents = list(doc.ents)
-        affirmed, discounted = [], []
-        for rule, span in candidates:
+
+        def holds(span: Span, rule: _Rule, own: Sequence[Span]) -> bool:
             ent = next((e for e in ents if e.start <= span.start < e.end or
                         span.start <= e.start < span.end), None)
+            context = _context_of(ent, own) if ent is not None else set()
+            return not (context & DISCOUNTING
+                        or ("HISTORICAL" in context and not rule.history_counts))
+
+        affirmed, discounted = [], []
+        for rule, span, support in candidates:
             finding = Finding(rule.category, rule.tier, rule.label,
                               span.start_char, span.end_char, span.text)
-            context = _context_of(ent) if ent is not None else set()
-            if context & DISCOUNTING or ("HISTORICAL" in context and not rule.history_counts):
-                discounted.append(finding)
-            else:
+            # Every part must hold: "slipped, but I don't have osteoporosis" is no flag.
+            own = [span, *sum(support, [])]
+            if holds(span, rule, own) and all(any(holds(s, rule, own) for s in g)
+                                              for g in support):
                 affirmed.append(finding)
+            else:
+                discounted.append(finding)
         return _dedupe(affirmed), _dedupe(discounted)
 
     def detect(self, text: str) -> List[Finding]:
@@ -191,13 +208,13 @@ class RedFlagMatcher:
 DISCOUNTING = {"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"}
 
 
-def _context_of(ent: Span) -> set:
-    """ConText categories that modify `ent`, ignoring cues inside the phrase itself
-    ("can not pee" is a symptom, not a negation)."""
+def _context_of(ent: Span, own: Sequence[Span]) -> set:
+    """ConText categories that modify `ent`, ignoring cues inside the rule's own phrases
+    ("can not pee", "can not feel ... my bits" are symptoms, not negations)."""
     categories = set()
     for modifier in ent._.modifiers:
         start, end = modifier.modifier_span
-        if not (ent.start <= start and end <= ent.end):
+        if not any(s.start <= start and end <= s.end for s in [ent, *own]):
             categories.add(modifier.category)
     return categories
 
