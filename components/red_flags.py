@@ -71,6 +71,7 @@ class _Rule:
     tier: str
     label: str
     history_counts: bool
+    resolved_counts: bool
     groups: List[str]  # matcher keys that must all match in one sentence (or message)
     same_sentence: bool
 
@@ -107,7 +108,8 @@ class RedFlagMatcher:
                         self._add_phrases(group_key, [group] if isinstance(group, str) else group)
                         groups.append(group_key)
             self.rules.append(_Rule(key, rule["category"], rule["tier"], rule["label"],
-                                    bool(rule.get("history_counts")), groups,
+                                    bool(rule.get("history_counts")),
+                                    bool(rule.get("resolved_counts")), groups,
                                     rule.get("scope", "sentence") == "sentence"))
         self.context = ConText(self.nlp, rules="default")
         self.context.add([
@@ -127,19 +129,22 @@ class RedFlagMatcher:
 
     def _token_patterns(self, phrase: str) -> List[List[Dict[str, Any]]]:
         tokens: List[Dict[str, Any]] = []
-        for part in normalise(phrase).split(" "):
+        for part in phrase.split(" ") if "~" in phrase else normalise(phrase).split(" "):
             if part == "*":
                 tokens.extend({"IS_PUNCT": False, "IS_SENT_START": False, "OP": "?"} for _ in range(MAX_GAP))
                 continue
-            optional = part.endswith("?")
-            words = part.rstrip("?").split("|")
+            optional = part.endswith("?") and not part.startswith("~")
+            words = part.rstrip("?").split("|") if optional else part.split("|")
             exact = [w[1:] for w in words if w.startswith("=")]
-            if exact and len(exact) != len(words):
+            if part.startswith("~"):
+                token: Dict[str, Any] = {"LOWER": {"REGEX": part[1:]}}
+            elif exact and len(exact) != len(words):
                 raise ValueError(f"{phrase!r}: mix of =exact and lemma words in {part!r}")
-            token: Dict[str, Any] = (
-                {"LOWER": {"IN": exact}} if exact else
-                {"LEMMA": {"IN": sorted({lemma for w in words for lemma in self._lemmas(w)})}}
-            )
+            elif exact:
+                token = {"LOWER": {"IN": exact}}
+            else:
+                token = {"LEMMA": {"IN": sorted({lemma for w in words
+                                                  for lemma in self._lemmas(w)})}}
             if optional:
                 token["OP"] = "?"
             tokens.append(token)
@@ -185,7 +190,8 @@ class RedFlagMatcher:
                         span.start <= e.start < span.end), None)
             context = _context_of(ent, own) if ent is not None else set()
             return not (context & DISCOUNTING
-                        or ("HISTORICAL" in context and not rule.history_counts))
+                        or ("HISTORICAL" in context and not rule.history_counts)
+                        or ("RESOLVED" in context and not rule.resolved_counts))
 
         affirmed, discounted = [], []
         for rule, span, support in candidates:

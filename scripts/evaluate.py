@@ -26,8 +26,10 @@ HELD_OUT = ROOT / "tests" / "nlu" / "test_nlu.yml"
 CLINC = ROOT.parent / "shared" / "eval" / "clinc150" / "out_of_scope_eval.json"
 RED_FLAG_SETS = {
     "tuning set (tests/safety/red_flag_cases.yml)": ROOT / "tests/safety/red_flag_cases.yml",
-    "blind set (tests/safety/red_flag_cases_blind.yml)":
+    "second set (tests/safety/red_flag_cases_blind.yml)":
         ROOT / "tests/safety/red_flag_cases_blind.yml",
+    "third set (tests/safety/red_flag_cases_holdout.yml)":
+        ROOT / "tests/safety/red_flag_cases_holdout.yml",
 }
 # Intents whose reply would answer a CLINC query as if it were in our domain.
 IN_DOMAIN_REPLIES = {"ask_exercise", "book_appointment", "report_red_flag", "ask_red_flags"}

@@ -1,0 +1,103 @@
+"""The red-flag safety net: never miss a warning sign, rarely cry wolf."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.shared.nlu.training_data.message import Message
+
+from components.red_flags import RedFlagDetector, load_matcher
+from scripts.evaluate import red_flag_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+# Three sets written separately by different authors; each was first measured before
+# the patterns were improved with it (see README "Safety net" for those figures).
+GATED_SETS = ["tests/safety/red_flag_cases.yml", "tests/safety/red_flag_cases_blind.yml",
+              "tests/safety/red_flag_cases_holdout.yml"]
+MAX_FALSE_ALARM_RATE = 0.05
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return load_matcher()
+
+
+@pytest.mark.parametrize("path", GATED_SETS)
+def test_no_red_flag_is_missed_and_false_alarms_stay_rare(matcher, path):
+    figures = red_flag_figures(matcher, ROOT / path)
+    assert figures["n_flags"] >= 50 and figures["n_near"] >= 50
+    assert [c["text"] for c in figures["missed"]] == []
+    assert figures["false_alarm_rate"] <= MAX_FALSE_ALARM_RATE, figures["alarms"]
+    assert [c["text"] for c in figures["wrong_tier"]] == []
+
+
+@pytest.mark.parametrize("text, category, tier", [
+    ("i cant pee properly since yesterday and my back is agony", "cauda_equina", "emergency"),
+    ("numb between my legs", "cauda_equina", "emergency"),
+    ("sciatica down both legs now", "cauda_equina", "emergency"),
+    ("fell off a ladder onto my back", "fracture", "emergency"),
+    ("i have osteoporosis and slipped in the shower", "fracture", "urgent"),
+    ("back pain and a fever of 39", "infection", "emergency"),
+    ("i had breast cancer 6 years ago and now my back aches", "cancer", "urgent"),
+    ("lost 6kg without trying and my back hurts", "cancer", "urgent"),
+    ("the pain is constant and worse at night", "cancer", "urgent"),
+    ("back pain with a tearing pain into my tummy", "vascular", "emergency"),
+])
+def test_each_category_is_recognised(matcher, text, category, tier):
+    findings = matcher.detect(text)
+    assert findings, text
+    assert (findings[0].category, findings[0].tier) == (category, tier)
+
+
+@pytest.mark.parametrize("text", [
+    "no fever, just a stiff lower back",                     # negation
+    "i don't have any numbness or bladder problems",        # negation
+    "my dad had cancer, could my back pain be my glutes?",  # another person
+    "what if i lose bladder control one day?",              # hypothetical
+    "what is cauda equina syndrome?",                       # question
+    "had a fever last week but it went away, back is sore",  # resolved
+    "my back aches after sitting at my desk all day",       # ordinary pain
+    "set the oven temperature to 200",                      # not a body
+    "add this to my chill playlist",                        # "chill" is not "chills"
+    "doing the knee to chest stretch hurts a bit",          # exercise name
+])
+def test_context_stops_false_alarms(matcher, text):
+    assert matcher.detect(text) == []
+
+
+def test_the_most_serious_finding_comes_first(matcher):
+    findings = matcher.detect("i had cancer years ago and now i cant control my bladder")
+    assert [f.tier for f in findings] == ["emergency", "urgent"]
+
+
+def _message(text, intent, ranking=()):
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.8},
+                            "intent_ranking": list(ranking), "entities": []})
+    return message
+
+
+def test_component_overrides_any_prediction_for_an_affirmed_red_flag():
+    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+    message = _message("how do i do a glute bridge? also i wet myself today", "ask_exercise")
+    detector.process([message])
+    assert message.get("intent") == {"name": "report_red_flag", "confidence": 1.0}
+    entities = {e["entity"]: e["value"] for e in message.get("entities")}
+    assert entities == {"red_flag_tier": "emergency", "red_flag_category": "cauda_equina"}
+
+
+def test_component_withdraws_a_red_flag_prediction_that_context_discounts():
+    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+    message = _message("what if i lose control of my bladder?", "report_red_flag", [
+        {"name": "report_red_flag", "confidence": 0.6},
+        {"name": "ask_red_flags", "confidence": 0.3}])
+    detector.process([message])
+    assert message.get("intent")["name"] == "ask_red_flags"
+    assert message.get("entities") == []
+
+
+def test_component_leaves_ordinary_messages_alone():
+    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+    message = _message("what is the piriformis", "faq_piriformis")
+    detector.process([message])
+    assert message.get("intent") == {"name": "faq_piriformis", "confidence": 0.8}
