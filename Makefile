@@ -56,7 +56,7 @@ actions: install ## Run only the action server
 test: train ## Run the whole test suite (data validation, pytest, conversation tests)
 	$(MAKE) --no-print-directory validate
 	$(PY) -m pytest
-	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
+	$(RASA) test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
 	  --out results/stories --fail-on-prediction-errors
 
 eval: train ## Print NLU accuracy, confusions, CLINC false accepts and red-flag figures

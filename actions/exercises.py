@@ -33,13 +33,13 @@ def requested_exercise(tracker: Tracker) -> Optional[str]:
 
 
 def instructions(exercise: Dict[str, Any]) -> List[str]:
-    """The exercise as three phone-sized messages."""
+    """The exercise as three phone-sized messages (no blank lines: channels split on them)."""
     steps = "\n".join(f"{n}. {step}" for n, step in enumerate(exercise["steps"], start=1))
     mistakes = "\n".join(f"- {m}" for m in exercise["mistakes"])
     stop = "\n".join(f"- {s}" for s in exercise["stop_if"])
     return [
-        f"{exercise['name']}: {exercise['purpose']}\n\n{steps}",
-        f"How much: {exercise['dose']}.\n\nCommon mistakes:\n{mistakes}\n\n"
+        f"{exercise['name']}: {exercise['purpose']}\n{steps}",
+        f"How much: {exercise['dose']}.\nCommon mistakes:\n{mistakes}\n"
         f"Easier: {exercise['easier']}\nHarder: {exercise['harder']}",
         f"When to stop:\n{stop}\n- {WARNING_SIGNS_LINE}",
     ]

@@ -45,7 +45,7 @@ class ActionUrgentCare(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        tier = latest_entity(tracker, "red_flag_tier")
+        tier = latest_entity(tracker, "red_flag")
         # The classifier alone (no tier from the detector) still gets the safest reply.
         dispatcher.utter_message(text=safety_text(tier if tier in TIERS else "emergency"))
         # Forget the exercise being taught: no exercise advice after a red flag.

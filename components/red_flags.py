@@ -6,8 +6,8 @@ as negated ("no fever"), about someone else ("my dad had cancer"), hypothetical 
 if I get numbness?") or resolved history ("had a fever last week, it's gone").
 
 `RedFlagDetector` is the Rasa NLU component: it runs after every classifier, so a
-message describing a red flag always gets the intent `report_red_flag` (and the
-entities `red_flag_tier` / `red_flag_category`), whatever the model predicted; the
+message describing a red flag always gets the intent `report_red_flag` (and the entity
+`red_flag`, value = tier, role = category), whatever the model predicted; the
 rule `report_red_flag -> action_urgent_care` does the rest.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ DEFAULT_SPACY_MODEL = "models/spacy/clinic_md"
 MAX_GAP = 3  # "*" in a pattern: up to this many words
 TIER_ORDER = {"emergency": 0, "urgent": 1}
 RED_FLAG_INTENT = "report_red_flag"
+RED_FLAG_ENTITY = "red_flag"
 
 # Patients type "cant", "dont", "im": spaCy would split "cant" into "ca" + "nt".
 _CONTRACTIONS = [
@@ -48,10 +49,25 @@ _CONTRACTIONS = [
 
 
 def normalise(text: str) -> str:
-    text = text.lower().replace("’", "'")
-    for pattern, replacement in _CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    return re.sub(r"\s+", " ", text).strip()
+    return normalise_with_offsets(text)[0]
+
+
+def normalise_with_offsets(text: str) -> Tuple[str, List[int]]:
+    """Lower-case, expand contractions; also map each character back to `text`."""
+    out, origin = text.lower().replace("’", "'"), list(range(len(text) + 1))
+    for pattern, replacement in [*_CONTRACTIONS, (re.compile(r"\s+"), " ")]:
+        pieces, new_origin, last = [], [], 0
+        for match in pattern.finditer(out):
+            pieces.append(out[last:match.start()])
+            new_origin.extend(origin[last:match.start()])
+            expanded = match.expand(replacement)
+            pieces.append(expanded)
+            new_origin.extend([origin[match.start()]] * len(expanded))
+            last = match.end()
+        pieces.append(out[last:])
+        new_origin.extend(origin[last:])
+        out, origin = "".join(pieces), new_origin + [origin[-1]]
+    return out, origin
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class Finding:
     category: str
     tier: str
     label: str
-    start: int  # character offsets in the normalised text
+    start: int  # character offsets in the original message
     end: int
     text: str
 
@@ -175,7 +191,8 @@ class RedFlagMatcher:
 
     def analyse(self, text: str) -> Tuple[List[Finding], List[Finding]]:
         """Return (affirmed findings, findings discounted by context)."""
-        doc = self.nlp(normalise(text))
+        normalised, origin = normalise_with_offsets(text)
+        doc = self.nlp(normalised)
         candidates = self._candidates(doc)
         if not candidates:
             return [], []
@@ -195,8 +212,8 @@ class RedFlagMatcher:
 
         affirmed, discounted = [], []
         for rule, span, support in candidates:
-            finding = Finding(rule.category, rule.tier, rule.label,
-                              span.start_char, span.end_char, span.text)
+            start, end = origin[span.start_char], origin[span.end_char - 1] + 1
+            finding = Finding(rule.category, rule.tier, rule.label, start, end, text[start:end])
             # Every part must hold: "slipped, but I don't have osteoporosis" is no flag.
             own = [span, *sum(support, [])]
             if holds(span, rule, own) and all(any(holds(s, rule, own) for s in g)
@@ -283,11 +300,11 @@ class RedFlagDetector(GraphComponent):
             top = affirmed[0]
             message.set(INTENT, {INTENT_NAME_KEY: RED_FLAG_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0},
                         add_to_output=True)
-            entities = [e for e in message.get(ENTITIES, [])
-                        if e.get("entity") not in ("red_flag_tier", "red_flag_category")]
-            for entity, value in (("red_flag_tier", top.tier), ("red_flag_category", top.category)):
-                entities.append({"entity": entity, "value": value, "start": top.start,
-                                 "end": top.end, "extractor": type(self).__name__})
+            entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != RED_FLAG_ENTITY]
+            # One entity: value = tier, role = category (so both sit on the same words).
+            entities.append({"entity": RED_FLAG_ENTITY, "value": top.tier, "role": top.category,
+                             "start": top.start, "end": top.end,
+                             "extractor": type(self).__name__})
             message.set(ENTITIES, entities, add_to_output=True)
         elif intent.get(INTENT_NAME_KEY) == RED_FLAG_INTENT and discounted:
             # The classifier saw symptom words, but they are negated, hypothetical or

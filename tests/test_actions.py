@@ -79,7 +79,7 @@ async def test_exercise_instructions_in_three_messages(dispatcher):
     assert events == [SlotSet("exercise", "clamshell")]
     texts = [m["text"] for m in dispatcher.messages]
     assert len(texts) == 3
-    assert texts[0].startswith(f"{clam['name']}: {clam['purpose']}\n\n1. {clam['steps'][0]}")
+    assert texts[0].startswith(f"{clam['name']}: {clam['purpose']}\n1. {clam['steps'][0]}")
     assert f"How much: {clam['dose']}." in texts[1]
     assert f"Easier: {clam['easier']}" in texts[1] and f"Harder: {clam['harder']}" in texts[1]
     assert all(f"- {m}" in texts[1] for m in clam["mistakes"])
@@ -118,7 +118,7 @@ async def test_clinic_info_uses_the_settings_and_the_environment(dispatcher, mon
     (None, "call 999 or go to the nearest emergency department"),  # classifier only: safest
 ])
 async def test_urgent_care_by_tier(dispatcher, tier, expected):
-    entities = [{"entity": "red_flag_tier", "value": tier}] if tier else []
+    entities = [{"entity": "red_flag", "value": tier, "role": "cancer"}] if tier else []
     events = await ActionUrgentCare().run(
         dispatcher, make_tracker("report_red_flag", entities=entities), {})
     assert events == [SlotSet("exercise", None)]
@@ -130,7 +130,7 @@ async def test_urgent_care_by_tier(dispatcher, tier, expected):
 async def test_urgent_care_uses_the_clinic_emergency_number(dispatcher, monkeypatch):
     monkeypatch.setenv("CLINIC_EMERGENCY_NUMBER", "112")
     await ActionUrgentCare().run(dispatcher, make_tracker(
-        "report_red_flag", entities=[{"entity": "red_flag_tier", "value": "emergency"}]), {})
+        "report_red_flag", entities=[{"entity": "red_flag", "value": "emergency"}]), {})
     assert "Please call 112" in dispatcher.messages[0]["text"]
 
 

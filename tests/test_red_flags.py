@@ -82,8 +82,16 @@ def test_component_overrides_any_prediction_for_an_affirmed_red_flag():
     message = _message("how do i do a glute bridge? also i wet myself today", "ask_exercise")
     detector.process([message])
     assert message.get("intent") == {"name": "report_red_flag", "confidence": 1.0}
-    entities = {e["entity"]: e["value"] for e in message.get("entities")}
-    assert entities == {"red_flag_tier": "emergency", "red_flag_category": "cauda_equina"}
+    [entity] = message.get("entities")
+    assert (entity["entity"], entity["value"], entity["role"]) == (
+        "red_flag", "emergency", "cauda_equina")
+    assert message.get("text")[entity["start"]:entity["end"]] == "wet myself"
+
+
+def test_findings_point_at_the_words_of_the_original_message(matcher):
+    text = "My back hurts and I CAN'T  pee since Monday"
+    [finding] = matcher.detect(text)
+    assert text[finding.start:finding.end] == finding.text == "CAN'T  pee"
 
 
 def test_component_withdraws_a_red_flag_prediction_that_context_discounts():

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Start the action server and Rasa (REST + Socket.IO, SQLite tracker store), wait until
+# they answer, print where to talk to them. Ctrl-C stops everything started here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+RASA_PORT=${RASA_PORT:-5005}
+ACTIONS_PORT=${ACTIONS_PORT:-5055}
+RASA_HOST=${RASA_HOST:-127.0.0.1}
+MODEL=${MODEL:-models/assistant.tar.gz}
+mkdir -p var
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "Stopping..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+wait_for() {  # url, name, log
+  for _ in $(seq 1 240); do
+    if curl -fs -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null || { echo "$2 stopped; see $3" >&2; tail -20 "$3" >&2; exit 1; }
+    done
+    sleep 0.5
+  done
+  echo "$2 did not start within 120 s; see $3" >&2; exit 1
+}
+
+start=$(date +%s)
+$BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/actions.log 2>&1 &
+pids+=($!)
+
+api_args=()
+if [ -n "${RASA_API_TOKEN:-}" ]; then
+  api_args=(--enable-api --auth-token "$RASA_API_TOKEN")
+fi
+$BIN/rasa run --model "$MODEL" --endpoints "${ENDPOINTS:-endpoints.yml}" \
+  --credentials "${CREDENTIALS:-credentials.yml}" --interface "$RASA_HOST" --port "$RASA_PORT" \
+  --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}" "${api_args[@]}" >var/rasa.log 2>&1 &
+pids+=($!)
+
+wait_for "http://localhost:$ACTIONS_PORT/health" "Action server" var/actions.log
+wait_for "http://localhost:$RASA_PORT/" "Rasa" var/rasa.log
+echo "Assistant ready in $(( $(date +%s) - start )) s."
+echo "  REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"hi\"}'"
+echo "  Socket.IO: http://localhost:$RASA_PORT/socket.io"
+echo "  Logs:      var/rasa.log, var/actions.log"
+echo "Press Ctrl-C to stop."
+wait -n "${pids[@]}"

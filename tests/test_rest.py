@@ -1,0 +1,185 @@
+"""End to end over REST: the trained model, the action server and Rasa, as a user meets them."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+import requests
+
+from actions import content
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "assistant.tar.gz"
+BIN = ROOT / ".venv" / "bin"
+
+pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def rasa_url(tmp_path_factory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("rasa")
+    actions_port, rasa_port = free_port(), free_port()
+    endpoints = tmp / "endpoints.yml"
+    endpoints.write_text(
+        f"action_endpoint:\n  url: http://localhost:{actions_port}/webhook\n"
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false"}
+    env.pop("RASA_API_TOKEN", None)
+    logs = [tmp / "actions.log", tmp / "rasa.log"]
+    processes = [
+        subprocess.Popen([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
+                          "--port", str(actions_port)], cwd=ROOT, env=env,
+                         stdout=logs[0].open("w"), stderr=subprocess.STDOUT),
+        subprocess.Popen([str(BIN / "rasa"), "run", "--model", str(MODEL),
+                          "--endpoints", str(endpoints), "--credentials", "credentials.yml",
+                          "--interface", "127.0.0.1", "--port", str(rasa_port)],
+                         cwd=ROOT, env=env, stdout=logs[1].open("w"), stderr=subprocess.STDOUT),
+    ]
+    try:
+        wait_until_up(f"http://localhost:{actions_port}/health", processes[0], logs[0])
+        wait_until_up(f"http://localhost:{rasa_port}/", processes[1], logs[1])
+        yield f"http://localhost:{rasa_port}"
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+class User:
+    """One person chatting over REST."""
+
+    def __init__(self, url: str) -> None:
+        self.url = f"{url}/webhooks/rest/webhook"
+        self.sender = f"test-{uuid.uuid4().hex[:12]}"
+
+    def say(self, text: str) -> List[Dict]:
+        response = requests.post(self.url, json={"sender": self.sender, "message": text},
+                                 timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def say_past_disclaimer(self, text: str) -> List[Dict]:
+        """Skip the disclaimer that opens every conversation."""
+        replies = self.say(text)
+        if replies and "not a diagnosis" in replies[0].get("text", ""):
+            return replies[1:]
+        return replies
+
+
+def texts(replies: List[Dict]) -> List[str]:
+    return [r.get("text", "") for r in replies]
+
+
+def payloads(reply: Dict) -> List[str]:
+    return [b["payload"] for b in reply.get("buttons", [])]
+
+
+def test_first_reply_is_the_disclaimer_then_the_greeting(rasa_url):
+    user = User(rasa_url)
+    replies = user.say("hi there")
+    assert "general information" in replies[0]["text"] and "not a diagnosis" in replies[0]["text"]
+    assert replies[1]["text"].startswith("Hello!")
+    # Only the first reply of a conversation carries it.
+    assert all("not a diagnosis" not in t for t in texts(user.say("thanks")))
+
+
+@pytest.mark.parametrize("faq_id", sorted(content.faqs()))
+def test_every_faq_is_answered_when_asked_in_words(rasa_url, faq_id):
+    entry = content.faqs()[faq_id]
+    replies = User(rasa_url).say_past_disclaimer(entry["question"])
+    assert texts(replies) == [entry["answer"].strip()]
+    assert payloads(replies[0]) == [f"/{r}" for r in entry["related"]]
+
+
+def test_related_question_buttons_lead_to_their_answer(rasa_url):
+    user = User(rasa_url)
+    first = user.say_past_disclaimer("what is the piriformis?")
+    follow_up = payloads(first[0])[0]
+    replies = user.say(follow_up)
+    assert texts(replies) == [content.faqs()[follow_up[1:]]["answer"].strip()]
+
+
+@pytest.mark.parametrize("message, exercise", [
+    ("how do i do a clam", "clamshell"),
+    ("show me the hip bridge", "glute_bridge"),
+    ("how to do the knee hug stretch", "knee_to_chest"),
+    ("fire hydrants how", "fire_hydrant"),
+])
+def test_exercise_instructions_with_synonyms(rasa_url, message, exercise):
+    replies = User(rasa_url).say_past_disclaimer(message)
+    steps = content.exercises()[exercise]["steps"]
+    assert len(replies) == 3
+    assert f"1. {steps[0]}" in replies[0]["text"]
+    assert replies[2]["text"].startswith("When to stop:")
+
+
+def test_exercise_without_a_name_asks_which_and_the_button_works(rasa_url):
+    user = User(rasa_url)
+    replies = user.say_past_disclaimer("can you teach me one of the exercises")
+    assert replies[0]["text"] == "Which exercise would you like to learn?"
+    button = payloads(replies[0])[3]
+    assert button == '/ask_exercise{"exercise":"clamshell"}'
+    assert "1. " in user.say(button)[0]["text"]
+
+
+def test_booking_gives_the_clinic_details(rasa_url):
+    replies = User(rasa_url).say_past_disclaimer("how can i book an appointment with a physio")
+    settings = content.clinic()
+    for value in (settings["name"], settings["phone"], settings["booking_url"], settings["hours"]):
+        assert value in replies[0]["text"]
+
+
+def test_red_flag_gets_urgent_care_and_no_exercise(rasa_url):
+    replies = User(rasa_url).say_past_disclaimer(
+        "how do i do the glute bridge? since yesterday i cant feel my groin and i wet myself")
+    assert len(replies) == 1
+    assert "emergency department" in replies[0]["text"]
+
+
+@pytest.mark.parametrize("message, start", [
+    ("bye", "Goodbye"),
+    ("thank you so much", "You're welcome"),
+    ("yes", "Great."),
+    ("no", "No problem."),
+    ("are you a bot?", "I'm a virtual assistant"),
+    ("what can you do", "I can explain"),
+    ("what's the weather like in paris tomorrow", "Sorry, I can only help"),
+    ("what are the warning signs that back pain is serious", "Most back pain is not serious"),
+])
+def test_conversation_basics(rasa_url, message, start):
+    replies = User(rasa_url).say_past_disclaimer(message)
+    assert replies[0]["text"].startswith(start), replies
+
+
+def test_unsure_message_gets_did_you_mean_with_none_of_these(rasa_url):
+    replies = User(rasa_url).say_past_disclaimer("glute thing back hmm")
+    assert replies[0]["text"].startswith("Sorry, I'm not sure I understood")
+    assert payloads(replies[0])[-1] == "/book_appointment"
