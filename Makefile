@@ -46,7 +46,7 @@ run: train ## Set up, train if needed, start the assistant; Ctrl-C stops everyth
 	@scripts/run.sh
 
 shell: train ## Chat with the assistant in this terminal
-	@$(RASA) run actions --actions actions --port 5055 >var/actions.log 2>&1 & \
+	@mkdir -p var; $(RASA) run actions --actions actions --port 5055 >var/actions.log 2>&1 & \
 	  trap "kill $$! 2>/dev/null" EXIT; \
 	  $(RASA) shell --model $(MODEL) --endpoints endpoints.yml
 

@@ -13,6 +13,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
+from actions.alerts import send_staff_alert
 
 TIERS = ("emergency", "urgent")
 
@@ -27,10 +28,10 @@ def safety_messages() -> Dict[str, str]:
     return messages
 
 
-def latest_entity(tracker: Tracker, name: str) -> Optional[str]:
+def latest_entity(tracker: Tracker, name: str) -> Optional[Dict[str, Any]]:
     for entity in tracker.latest_message.get("entities") or []:
         if entity.get("entity") == name:
-            return entity.get("value")
+            return entity
     return None
 
 
@@ -45,9 +46,12 @@ class ActionUrgentCare(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        tier = latest_entity(tracker, "red_flag")
+        flag = latest_entity(tracker, "red_flag") or {}
         # The classifier alone (no tier from the detector) still gets the safest reply.
-        dispatcher.utter_message(text=safety_text(tier if tier in TIERS else "emergency"))
+        tier = flag.get("value") if flag.get("value") in TIERS else "emergency"
+        dispatcher.utter_message(text=safety_text(tier))
+        send_staff_alert(tier, flag.get("role"), tracker.get_latest_input_channel(),
+                         tracker.sender_id)
         # Forget the exercise being taught: no exercise advice after a red flag.
         return [SlotSet("exercise", None)]
 

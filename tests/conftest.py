@@ -10,14 +10,16 @@ from rasa_sdk.executor import CollectingDispatcher
 
 def make_tracker(intent: str, entities: Optional[List[Dict[str, Any]]] = None,
                  ranking: Optional[List[Dict[str, Any]]] = None,
-                 text: str = "text", slots: Optional[Dict[str, Any]] = None) -> Tracker:
+                 text: str = "text", slots: Optional[Dict[str, Any]] = None,
+                 channel: str = "rest", sender_id: str = "test-user") -> Tracker:
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.9},
         "entities": entities or [],
         "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
     }
-    return Tracker("test-user", slots or {}, latest, [], False, None, {}, "action_listen")
+    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
+    return Tracker(sender_id, slots or {}, latest, events, False, None, {}, "action_listen")
 
 
 @pytest.fixture
