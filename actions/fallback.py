@@ -11,6 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
+from actions.buttons import faq_button
 
 MAX_SUGGESTIONS = 3
 # Below this the ranking is noise; suggesting such questions would only confuse.
@@ -29,9 +30,8 @@ def suggestions(tracker: Tracker) -> List[str]:
 
 
 def utter_did_you_mean(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-    faqs = content.faqs()
     ids = suggestions(tracker)
-    buttons = [{"title": faqs[i]["question"], "payload": f"/{i}"} for i in ids]
+    buttons = [faq_button(i) for i in ids]
     if ids:
         text = "Sorry, I'm not sure I understood. Did you mean one of these?"
     else:

@@ -7,11 +7,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
+from actions.buttons import faq_button
 from actions.fallback import utter_did_you_mean
-
-
-def faq_button(faq_id: str) -> Dict[str, str]:
-    return {"title": content.faqs()[faq_id]["question"], "payload": f"/{faq_id}"}
 
 
 class ActionAnswerFaq(Action):

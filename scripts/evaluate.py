@@ -14,7 +14,7 @@ import os
 import statistics
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -38,8 +38,11 @@ SAFE_REACTIONS = {"out_of_scope", "nlu_fallback"}
 
 def load_agent(model: str):
     from rasa.core.agent import Agent
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
 
-    logging.getLogger("rasa").setLevel(logging.ERROR)
+    configure_logging_and_warnings(logging.ERROR)
+    configure_structlog(logging.ERROR)  # no per-message debug lines
     return Agent.load(model)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from rasa.shared.nlu.training_data.message import Message
 
 from components.red_flags import RedFlagDetector, load_matcher

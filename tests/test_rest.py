@@ -1,7 +1,6 @@
 """End to end over REST: the trained model, the action server and Rasa, as a user meets them."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
