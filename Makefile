@@ -21,7 +21,9 @@ export RASA_TELEMETRY_ENABLED := false
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed $(SPACY_MODEL)/meta.json ## Create the Python 3.10 venv (exact pins) and the spaCy pipeline
+WEBCHAT     := web/node_modules/rasa-webchat/lib/index.js
+
+install: $(VENV)/.installed $(SPACY_MODEL)/meta.json $(WEBCHAT) ## Create the venv (exact pins), the spaCy pipeline and the chat widget
 
 $(VENV)/.installed: requirements.txt
 	@python=$$(scripts/find_python.sh) && echo "Using $$python" && \
@@ -29,6 +31,12 @@ $(VENV)/.installed: requirements.txt
 	    { rm -rf $(VENV) && $$python -m venv $(VENV); }; }
 	$(PY) -m pip install --quiet --upgrade pip==24.0
 	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+# The chat widget, pinned by web/package-lock.json and served by us (no CDN).
+$(WEBCHAT): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for the chat widget" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
 	@touch $@
 
 $(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py $(VENV)/.installed
@@ -42,7 +50,7 @@ $(MODEL): $(TRAIN_DATA) config.yml domain.yml $(SPACY_MODEL)/meta.json component
 validate: install ## Check the training data and domain (warnings fail)
 	$(RASA) data validate --data data/nlu data/rules --fail-on-warnings
 
-run: train ## Set up, train if needed, start the assistant; Ctrl-C stops everything
+run: train ## Set up, train if needed, start the assistant and the clinic page; Ctrl-C stops all
 	@scripts/run.sh
 
 shell: train ## Chat with the assistant in this terminal
@@ -53,7 +61,7 @@ shell: train ## Chat with the assistant in this terminal
 actions: install ## Run only the action server
 	$(RASA) run actions --actions actions --port 5055
 
-test: train ## Run the whole test suite (data validation, pytest, conversation tests)
+test: train ## Run the whole test suite (browser tests need Debian's chromium, see README)
 	$(MAKE) --no-print-directory validate
 	$(PY) -m pytest
 	$(RASA) test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
@@ -63,4 +71,4 @@ eval: train ## Print NLU accuracy, confusions, CLINC false accepts and red-flag 
 	$(PY) scripts/evaluate.py
 
 clean: ## Remove the venv, models and local state
-	rm -rf $(VENV) models/*.tar.gz models/spacy .cache .rasa var results test-output
+	rm -rf $(VENV) models/*.tar.gz models/spacy .cache .rasa var results test-output web/node_modules

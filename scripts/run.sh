@@ -7,6 +7,7 @@ BIN=.venv/bin
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 RASA_HOST=${RASA_HOST:-127.0.0.1}
+WEB_PORT=${WEB_PORT:-8080}
 MODEL=${MODEL:-models/assistant.tar.gz}
 mkdir -p var
 
@@ -40,14 +41,20 @@ if [ -n "${RASA_API_TOKEN:-}" ]; then
 fi
 $BIN/rasa run --model "$MODEL" --endpoints "${ENDPOINTS:-endpoints.yml}" \
   --credentials "${CREDENTIALS:-credentials.yml}" --interface "$RASA_HOST" --port "$RASA_PORT" \
-  --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}" "${api_args[@]}" >var/rasa.log 2>&1 &
+  --cors "${CORS_ORIGINS:-http://localhost:$WEB_PORT}" "${api_args[@]}" >var/rasa.log 2>&1 &
+pids+=($!)
+
+WEB_PORT=$WEB_PORT RASA_SOCKET_URL=${RASA_SOCKET_URL:-http://localhost:$RASA_PORT} \
+  $BIN/python scripts/serve_web.py >var/web.log 2>&1 &
 pids+=($!)
 
 wait_for "http://localhost:$ACTIONS_PORT/health" "Action server" var/actions.log
 wait_for "http://localhost:$RASA_PORT/" "Rasa" var/rasa.log
+wait_for "http://localhost:$WEB_PORT/" "Clinic page" var/web.log
 echo "Assistant ready in $(( $(date +%s) - start )) s."
+echo "  Clinic page with the chat widget: http://localhost:$WEB_PORT"
 echo "  REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"hi\"}'"
 echo "  Socket.IO: http://localhost:$RASA_PORT/socket.io"
-echo "  Logs:      var/rasa.log, var/actions.log"
+echo "  Logs:      var/rasa.log, var/actions.log, var/web.log"
 echo "Press Ctrl-C to stop."
 wait -n "${pids[@]}"

@@ -1,10 +1,6 @@
 """End to end over REST: the trained model, the action server and Rasa, as a user meets them."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -13,63 +9,17 @@ import pytest
 import requests
 
 from actions import content
+from tests.servers import running_assistant
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "assistant.tar.gz"
-BIN = ROOT / ".venv" / "bin"
+MODEL = Path(__file__).resolve().parents[1] / "models" / "assistant.tar.gz"
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def rasa_url(tmp_path_factory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("rasa")
-    actions_port, rasa_port = free_port(), free_port()
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(
-        f"action_endpoint:\n  url: http://localhost:{actions_port}/webhook\n"
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false"}
-    env.pop("RASA_API_TOKEN", None)
-    logs = [tmp / "actions.log", tmp / "rasa.log"]
-    processes = [
-        subprocess.Popen([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                          "--port", str(actions_port)], cwd=ROOT, env=env,
-                         stdout=logs[0].open("w"), stderr=subprocess.STDOUT),
-        subprocess.Popen([str(BIN / "rasa"), "run", "--model", str(MODEL),
-                          "--endpoints", str(endpoints), "--credentials", "credentials.yml",
-                          "--interface", "127.0.0.1", "--port", str(rasa_port)],
-                         cwd=ROOT, env=env, stdout=logs[1].open("w"), stderr=subprocess.STDOUT),
-    ]
-    try:
-        wait_until_up(f"http://localhost:{actions_port}/health", processes[0], logs[0])
-        wait_until_up(f"http://localhost:{rasa_port}/", processes[1], logs[1])
-        yield f"http://localhost:{rasa_port}"
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+    with running_assistant(tmp_path_factory.mktemp("rasa")) as servers:
+        yield servers.rasa_url
 
 
 class User:

@@ -1,0 +1,84 @@
+"""Start the real servers (action server, Rasa, optionally the clinic page) for tests."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "assistant.tar.gz"
+BIN = ROOT / ".venv" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Servers:
+    rasa_url: str
+    web_url: Optional[str]
+
+
+@contextlib.contextmanager
+def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
+                      with_web: bool = False) -> Iterator[Servers]:
+    """Action server + Rasa (REST, Socket.IO, SQLite in `tmp`) [+ the clinic page]."""
+    actions_port, rasa_port, web_port = free_port(), free_port(), free_port()
+    endpoints = tmp / "endpoints.yml"
+    endpoints.write_text(
+        f"action_endpoint:\n  url: http://localhost:{actions_port}/webhook\n"
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
+           **(env_extra or {})}
+    env.pop("RASA_API_TOKEN", None)
+    web_origin = f"http://localhost:{web_port}"
+    commands = {
+        "actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
+                     "--port", str(actions_port)], f"http://localhost:{actions_port}/health"),
+        "rasa": ([str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+                  "--credentials", "credentials.yml", "--interface", "127.0.0.1",
+                  "--port", str(rasa_port), "--cors", web_origin],
+                 f"http://localhost:{rasa_port}/"),
+    }
+    if with_web:
+        env.update(WEB_PORT=str(web_port), RASA_SOCKET_URL=f"http://localhost:{rasa_port}")
+        commands["web"] = ([sys.executable, "scripts/serve_web.py"], f"{web_origin}/")
+    processes: List[subprocess.Popen] = []
+    try:
+        for name, (command, _) in commands.items():
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env,
+                                              stdout=(tmp / f"{name}.log").open("w"),
+                                              stderr=subprocess.STDOUT))
+        for process, (name, (_, health)) in zip(processes, commands.items()):
+            wait_until_up(health, process, tmp / f"{name}.log")
+        yield Servers(f"http://localhost:{rasa_port}", web_origin if with_web else None)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
