@@ -35,12 +35,14 @@ start=$(date +%s)
 $BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/actions.log 2>&1 &
 pids+=($!)
 
+$BIN/python scripts/credentials.py credentials.yml var/credentials.yml
+
 api_args=()
 if [ -n "${RASA_API_TOKEN:-}" ]; then
   api_args=(--enable-api --auth-token "$RASA_API_TOKEN")
 fi
 $BIN/rasa run --model "$MODEL" --endpoints "${ENDPOINTS:-endpoints.yml}" \
-  --credentials "${CREDENTIALS:-credentials.yml}" --interface "$RASA_HOST" --port "$RASA_PORT" \
+  --credentials "${CREDENTIALS:-var/credentials.yml}" --interface "$RASA_HOST" --port "$RASA_PORT" \
   --cors "${CORS_ORIGINS:-http://localhost:$WEB_PORT}" "${api_args[@]}" >var/rasa.log 2>&1 &
 pids+=($!)
 

@@ -47,7 +47,7 @@ class Servers:
 @contextlib.contextmanager
 def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                       with_web: bool = False) -> Iterator[Servers]:
-    """Action server + Rasa (REST, Socket.IO, SQLite in `tmp`) [+ the clinic page]."""
+    """Action server + Rasa (SQLite in `tmp`, the channels `env_extra` enables) [+ the page]."""
     actions_port, rasa_port, web_port = free_port(), free_port(), free_port()
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
@@ -56,12 +56,15 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
            **(env_extra or {})}
     env.pop("RASA_API_TOKEN", None)
+    credentials = tmp / "credentials.yml"
+    subprocess.run([sys.executable, "scripts/credentials.py", "credentials.yml", str(credentials)],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     web_origin = f"http://localhost:{web_port}"
     commands = {
         "actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
                      "--port", str(actions_port)], f"http://localhost:{actions_port}/health"),
         "rasa": ([str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-                  "--credentials", "credentials.yml", "--interface", "127.0.0.1",
+                  "--credentials", str(credentials), "--interface", "127.0.0.1",
                   "--port", str(rasa_port), "--cors", web_origin],
                  f"http://localhost:{rasa_port}/"),
     }

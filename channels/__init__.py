@@ -1,0 +1,1 @@
+"""Rasa channel connectors extended for the clinic (Telegram webhook secret, test API URLs)."""
