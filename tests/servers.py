@@ -46,13 +46,16 @@ class Servers:
 
 @contextlib.contextmanager
 def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
-                      with_web: bool = False) -> Iterator[Servers]:
-    """Action server + Rasa (SQLite in `tmp`, the channels `env_extra` enables) [+ the page]."""
+                      with_web: bool = False,
+                      tracker_store: Optional[str] = None) -> Iterator[Servers]:
+    """Action server + Rasa (SQLite in `tmp` unless `tracker_store` is given as endpoint
+    YAML; the channels `env_extra` enables) [+ the page]."""
     actions_port, rasa_port, web_port = free_port(), free_port(), free_port()
     endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(
-        f"action_endpoint:\n  url: http://localhost:{actions_port}/webhook\n"
+    store = tracker_store or (
         f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
+    endpoints.write_text(
+        f"action_endpoint:\n  url: http://localhost:{actions_port}/webhook\n{store}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
            **(env_extra or {})}
     env.pop("RASA_API_TOKEN", None)
