@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from pathlib import Path
 from typing import Iterator, List
 
 import pytest
