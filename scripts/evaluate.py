@@ -18,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -107,8 +109,6 @@ def clinc_false_accepts(agent) -> None:
 
 
 def red_flag_figures(matcher, path: Path) -> Dict[str, object]:
-    import yaml
-
     cases = yaml.safe_load(path.read_text())
     missed = [c for c in cases["red_flags"] if not matcher.detect(c["text"])]
     alarms = [c for c in cases["near_misses"] if matcher.detect(c["text"])]
@@ -138,7 +138,7 @@ def report_red_flags() -> None:
             print(f"  MISSED: {case['text']!r}")
         for case in fig["alarms"]:
             print(f"  FALSE ALARM ({case['why']}): {case['text']!r}")
-    texts = [c["text"] for c in __import__("yaml").safe_load(
+    texts = [c["text"] for c in yaml.safe_load(
         next(iter(RED_FLAG_SETS.values())).read_text())["near_misses"]]
     timings = []
     for text in texts * 3:
