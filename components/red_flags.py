@@ -145,7 +145,10 @@ class RedFlagMatcher:
 
     def _token_patterns(self, phrase: str) -> List[List[Dict[str, Any]]]:
         tokens: List[Dict[str, Any]] = []
-        for part in phrase.split(" ") if "~" in phrase else normalise(phrase).split(" "):
+        # Normalise each word like the messages ("can't" -> "can not"), but not a regex.
+        parts = [piece for part in phrase.split(" ")
+                 for piece in ([part] if part.startswith("~") else normalise(part).split(" "))]
+        for part in parts:
             if part == "*":
                 tokens.extend({"IS_PUNCT": False, "IS_SENT_START": False, "OP": "?"} for _ in range(MAX_GAP))
                 continue
