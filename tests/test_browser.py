@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 from actions import content
-from tests.servers import MODEL, running_assistant
+from scripts.servers import MODEL, running_assistant
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output" / "browser"

@@ -16,7 +16,7 @@ import requests
 from aiohttp import web
 
 from actions import content
-from tests.servers import MODEL, free_port, running_assistant
+from scripts.servers import MODEL, free_port, running_assistant
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
 

@@ -9,11 +9,12 @@ from typing import Iterator, List
 import pytest
 import requests
 
-from tests.servers import MODEL, ROOT, running_assistant
+from scripts.servers import MODEL, running_assistant
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
 
 PG = {"DB_HOST": "127.0.0.1", "DB_PORT": "5432", "DB_USER": "postgres", "DB_PASSWORD": ""}
+REDIS = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "REDIS_DB": "1"}
 
 
 def say(rasa_url: str, sender: str, text: str) -> List[str]:
@@ -37,9 +38,9 @@ def postgres_available() -> bool:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> Iterator[dict]:
     if request.param == "sqlite":
-        db = tmp_path / "tracker.db"
-        yield {"yaml": f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {db}\n", "env": {},
-               "rows": lambda sender: sqlite3.connect(db).execute(
+        # endpoints.yml; running_assistant puts its SQLite file into the run's folder.
+        yield {"endpoints": "endpoints.yml", "env": {},
+               "rows": lambda sender: sqlite3.connect(tmp_path / "run" / "tracker.db").execute(
                    "select data from events where sender_id = ? order by id", (sender,)
                ).fetchall()}
         return
@@ -48,9 +49,7 @@ def store(request, tmp_path) -> Iterator[dict]:
     import psycopg2
 
     name = f"clinic_test_{uuid.uuid4().hex[:10]}"
-    # The committed endpoints.postgres.yml, with its ${DB_*} placeholders.
-    text = (ROOT / "endpoints.postgres.yml").read_text()
-    env = {**PG, "DB_NAME": name}
+    env = {**PG, "DB_NAME": name, **REDIS}
 
     def rows(sender):
         with psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
@@ -58,7 +57,8 @@ def store(request, tmp_path) -> Iterator[dict]:
             cursor.execute("select data from events where sender_id = %s order by id", (sender,))
             return cursor.fetchall()
 
-    yield {"yaml": text[text.index("tracker_store:"):], "env": env, "rows": rows}
+    # The committed endpoints.postgres.yml, with its ${DB_*} and ${REDIS_*} placeholders.
+    yield {"endpoints": "endpoints.postgres.yml", "env": env, "rows": rows}
     connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
                                   dbname="postgres")
     connection.autocommit = True
@@ -68,14 +68,14 @@ def store(request, tmp_path) -> Iterator[dict]:
 
 def test_a_restart_loses_no_conversation(store, tmp_path):
     sender = f"restart-{uuid.uuid4().hex[:8]}"
-    (tmp_path / "first").mkdir()
-    (tmp_path / "second").mkdir()
-    with running_assistant(tmp_path / "first", env_extra=store["env"],
-                           tracker_store=store["yaml"]) as servers:
+    run = tmp_path / "run"
+    run.mkdir()
+    with running_assistant(run, env_extra=store["env"],
+                           endpoints=store["endpoints"]) as servers:
         assert "not a diagnosis" in say(servers.rasa_url, sender, "hi")[0]
         say(servers.rasa_url, sender, "what is the piriformis")
-    with running_assistant(tmp_path / "second", env_extra=store["env"],
-                           tracker_store=store["yaml"]) as servers:
+    with running_assistant(run, env_extra=store["env"],
+                           endpoints=store["endpoints"]) as servers:
         # Same session after the restart: no new disclaimer, the conversation goes on.
         assert say(servers.rasa_url, sender, "thanks")[0].startswith("You're welcome")
     events = [json.loads(row[0]) for row in store["rows"](sender)]

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from actions import content
-from tests.servers import running_assistant
+from scripts.servers import running_assistant
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "assistant.tar.gz"
 

@@ -1,4 +1,5 @@
-"""Start the real servers (action server, Rasa, optionally the clinic page) for tests."""
+"""Start the real servers (action server, Rasa, optionally the clinic page) for the tests and
+the benchmark."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "assistant.tar.gz"
@@ -42,21 +44,30 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
 class Servers:
     rasa_url: str
     web_url: Optional[str]
+    processes: Dict[str, subprocess.Popen]  # by name: actions, rasa[, web]
+    actions_port: int
 
 
 @contextlib.contextmanager
 def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                       with_web: bool = False,
-                      tracker_store: Optional[str] = None) -> Iterator[Servers]:
-    """Action server + Rasa (SQLite in `tmp` unless `tracker_store` is given as endpoint
-    YAML; the channels `env_extra` enables) [+ the page]."""
-    actions_port, rasa_port, web_port = free_port(), free_port(), free_port()
-    endpoints = tmp / "endpoints.yml"
-    store = tracker_store or (
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
-    endpoints.write_text(
-        f"action_endpoint:\n  url: http://localhost:{actions_port}/webhook\n{store}")
+                      endpoints: str = "endpoints.yml",
+                      rasa_port: Optional[int] = None,
+                      model: Path = MODEL) -> Iterator[Servers]:
+    """Action server + Rasa [+ the page], with a committed endpoints file (its ${VAR}s come
+    from `env_extra`). A SQLite tracker store is moved into `tmp`; the channels are the
+    ones `env_extra` enables."""
+    actions_port, web_port = free_port(), free_port()
+    rasa_port = rasa_port or free_port()
+    config = yaml.safe_load((ROOT / endpoints).read_text())
+    if config.get("tracker_store", {}).get("dialect") == "sqlite":
+        config["tracker_store"]["db"] = str(tmp / "tracker.db")
+    endpoints_file = tmp / "endpoints.yml"
+    endpoints_file.write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
+           "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
+           "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}/webhook",
+           "SANIC_HOST": "127.0.0.1",  # the action server's interface (rasa-sdk reads it)
            **(env_extra or {})}
     env.pop("RASA_API_TOKEN", None)
     credentials = tmp / "credentials.yml"
@@ -66,7 +77,7 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
     commands = {
         "actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
                      "--port", str(actions_port)], f"http://localhost:{actions_port}/health"),
-        "rasa": ([str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+        "rasa": ([str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints_file),
                   "--credentials", str(credentials), "--interface", "127.0.0.1",
                   "--port", str(rasa_port), "--cors", web_origin],
                  f"http://localhost:{rasa_port}/"),
@@ -82,7 +93,8 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                                               stderr=subprocess.STDOUT))
         for process, (name, (_, health)) in zip(processes, commands.items()):
             wait_until_up(health, process, tmp / f"{name}.log")
-        yield Servers(f"http://localhost:{rasa_port}", web_origin if with_web else None)
+        yield Servers(f"http://localhost:{rasa_port}", web_origin if with_web else None,
+                      dict(zip(commands, processes)), actions_port)
     finally:
         for process in processes:
             process.terminate()

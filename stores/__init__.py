@@ -1,0 +1,1 @@
+"""Rasa tracker and lock stores configured in endpoints*.yml."""
