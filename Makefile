@@ -15,6 +15,10 @@ export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
+# endpoints*.yml route custom actions through the action guard of the Rasa process on
+# this port, which forwards them to the action server.
+export RASA_PORT ?= 5005
+export ACTION_SERVER_URL ?= http://127.0.0.1:5055/webhook
 
 .PHONY: help install train validate run shell actions test eval clean
 
@@ -53,13 +57,17 @@ validate: install ## Check the training data and domain (warnings fail)
 run: train ## Set up, train if needed, start the assistant and the clinic page; Ctrl-C stops all
 	@scripts/run.sh
 
+# The console has no HTTP channels, so no action guard: actions go to the action server.
 shell: train ## Chat with the assistant in this terminal
-	@mkdir -p var; $(RASA) run actions --actions actions --port 5055 >var/actions.log 2>&1 & \
-	  trap "kill $$! 2>/dev/null" EXIT; \
-	  $(RASA) shell --model $(MODEL) --endpoints endpoints.yml
+	@mkdir -p var; $(PY) -c 'import yaml; c = yaml.safe_load(open("endpoints.yml")); \
+	  c["action_endpoint"]["url"] = "$${ACTION_SERVER_URL}"; \
+	  yaml.safe_dump(c, open("var/endpoints.shell.yml", "w"))'
+	@SANIC_HOST=127.0.0.1 $(RASA) run actions --actions actions --port 5055 \
+	  >var/actions.log 2>&1 & trap "kill $$! 2>/dev/null" EXIT; \
+	  $(RASA) shell --model $(MODEL) --endpoints var/endpoints.shell.yml
 
-actions: install ## Run only the action server
-	$(RASA) run actions --actions actions --port 5055
+actions: install ## Run only the action server (ACTIONS_HOST=0.0.0.0 to listen beyond localhost)
+	SANIC_HOST=$${ACTIONS_HOST:-127.0.0.1} $(RASA) run actions --actions actions --port 5055
 
 test: train ## Run the whole test suite (browser tests need Debian's chromium, see README)
 	$(MAKE) --no-print-directory validate

@@ -4,8 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-RASA_PORT=${RASA_PORT:-5005}
+# RASA_PORT: endpoints*.yml route custom actions through this process's action guard.
+export RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
+# The action server answers only Rasa, on this machine, unless told otherwise.
+ACTIONS_HOST=${ACTIONS_HOST:-127.0.0.1}
+export ACTION_SERVER_URL=${ACTION_SERVER_URL:-http://127.0.0.1:$ACTIONS_PORT/webhook}
 RASA_HOST=${RASA_HOST:-127.0.0.1}
 WEB_PORT=${WEB_PORT:-8080}
 MODEL=${MODEL:-models/assistant.tar.gz}
@@ -32,7 +36,8 @@ wait_for() {  # url, name, log
 }
 
 start=$(date +%s)
-$BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/actions.log 2>&1 &
+SANIC_HOST=$ACTIONS_HOST $BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" \
+  >var/actions.log 2>&1 &
 pids+=($!)
 
 $BIN/python scripts/credentials.py credentials.yml var/credentials.yml

@@ -19,12 +19,13 @@ import logging
 import os
 import re
 import time
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 import phonenumbers
 import sqlalchemy as sa
 import sqlalchemy.exc
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Restarted, SlotSet, UserUttered
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_WINDOW_EVENTS = 30  # about four turns; every rule needs one
 DEFAULT_RETENTION_DAYS = 90
 PURGE_INTERVAL_SECONDS = 3600
+RECENT_TRACKERS = 1000  # kept in memory to carry on through a database outage
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Phone-like runs the phone library rejects as invalid (e.g. numbers from unassigned
 # ranges): nine or more digits, with the separators people type.
@@ -105,11 +107,19 @@ class ClinicTrackerStore(SQLTrackerStore):
         # Trackers whose newest events could not be written: sender -> (tracker, how
         # many of its events are already in the database).
         self._pending: Dict[Text, Tuple[DialogueStateTracker, int]] = {}
-        # Events of each tracker handed out by `retrieve` that came from the database.
+        # How many events of each tracker handed out by `retrieve` are in the database.
         self._loaded: Dict[Text, int] = {}
+        # The latest saved trackers, to go on with if the database becomes unreachable.
+        self._recent: "OrderedDict[Text, Tuple[DialogueStateTracker, int]]" = OrderedDict()
         self._last_purge = 0.0
         self._warn_if_unreachable(kwargs)
         super().__init__(domain, **kwargs)
+        # Test pooled connections before use, so that the first request after a database
+        # restart does not fail on a connection that died with the old server.
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self.purge_expired()
 
     @staticmethod
@@ -166,10 +176,13 @@ class ClinicTrackerStore(SQLTrackerStore):
                         .order_by(self.SQLEvent.id).all()) if ids else []
         except DB_ERRORS as error:
             self._log_unreachable("read", sender_id, error)
-            pending = self._pending.get(sender_id)
             # Without the database, go on with what we have in memory (or a new
             # conversation); its events are written once the database is back.
-            return pending[0] if pending else None
+            kept = self._pending.get(sender_id) or self._recent.get(sender_id)
+            if not kept:
+                return None
+            self._loaded[sender_id] = kept[1]
+            return kept[0]
         self._loaded[sender_id] = len(rows)
         if not (self.domain and rows):
             return None
@@ -198,7 +211,14 @@ class ClinicTrackerStore(SQLTrackerStore):
             self._pending[sender_id] = (tracker, stored or 0)
             return
         self._pending.pop(sender_id, None)
+        self._remember(tracker)
         self._maybe_purge()
+
+    def _remember(self, tracker: DialogueStateTracker) -> None:
+        self._recent[tracker.sender_id] = (tracker, len(tracker.events))
+        self._recent.move_to_end(tracker.sender_id)
+        while len(self._recent) > RECENT_TRACKERS:
+            self._recent.popitem(last=False)
 
     def _insert(self, session: Any, tracker: DialogueStateTracker, stored: int) -> None:
         for event in list(tracker.events)[stored:]:

@@ -155,15 +155,17 @@ async def test_events_written_while_the_database_is_down_are_kept_and_written_la
     before = len(rows(tmp_path, "outage"))
 
     with database_down(store):
-        during = await store.retrieve("outage")  # nothing in memory yet: a new tracker
-        assert during is None
-        kept = await store.get_or_create_tracker("outage")
-        kept.update_with_events(turn(2), DOMAIN)
-        await store.save(kept)
-        again = await store.retrieve("outage")  # the kept tracker, not a new one
-        assert again is kept
+        # The conversation goes on from memory, in the same session.
+        during = await store.retrieve("outage")
+        assert during.latest_message.text == "message 1"
+        during.update_with_events(turn(2), DOMAIN)
+        await store.save(during)
+        again = await store.retrieve("outage")
+        assert again is during
         again.update_with_events(turn(3), DOMAIN)
         await store.save(again)
+        # A conversation the store has never seen starts afresh.
+        assert await store.retrieve("someone else") is None
     assert "Tracker store database unreachable" in caplog.text
     assert len(rows(tmp_path, "outage")) == before
 
@@ -171,4 +173,6 @@ async def test_events_written_while_the_database_is_down_are_kept_and_written_la
     events = rows(tmp_path, "outage")
     assert [e["text"] for e in events if e["event"] == "user"] == [
         "message 1", "message 2", "message 3"]
+    assert sum(e["event"] == "session_started" for e in events) == 1
+    assert len(events) == before + 8
     assert after.latest_message.text == "message 3"

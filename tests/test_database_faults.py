@@ -1,0 +1,124 @@
+"""PostgreSQL down at start and mid-run: a clear log, answers, recovery, no lost events.
+
+Rasa reaches the machine's PostgreSQL through a TCP proxy that the test cuts and restores,
+so the shared server itself is never stopped.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from typing import List, Optional, Set
+
+import pytest
+import requests
+
+from scripts.servers import MODEL, free_port, running_assistant
+from tests.test_persistence import PG, REDIS, postgres_available
+
+pytestmark = [
+    pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`"),
+    pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not on localhost:5432"),
+]
+
+
+class TcpProxy:
+    """Forwards a local port to PostgreSQL; `down()` refuses and cuts every connection."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.loop = asyncio.new_event_loop()
+        self.server: Optional[asyncio.AbstractServer] = None
+        self.writers: Set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def _call(self, coroutine) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader, writer) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.target_port)
+        self.writers |= {writer, upstream_writer}
+        await asyncio.gather(self._pipe(reader, upstream_writer),
+                             self._pipe(upstream_reader, writer))
+
+    async def _up(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def _down(self) -> None:
+        if self.server:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+
+    def up(self) -> None:
+        self._call(self._up())
+
+    def down(self) -> None:
+        self._call(self._down())
+
+
+def say(rasa_url: str, sender: str, text: str) -> List[str]:
+    reply = requests.post(f"{rasa_url}/webhooks/rest/webhook",
+                          json={"sender": sender, "message": text}, timeout=30)
+    assert reply.status_code == 200
+    return [message.get("text", "") for message in reply.json()]
+
+
+def test_the_database_going_away_loses_no_event(tmp_path):
+    import psycopg2
+
+    proxy = TcpProxy(int(PG["DB_PORT"]))
+    name = f"clinic_fault_{uuid.uuid4().hex[:10]}"
+    env = {**PG, **REDIS, "DB_PORT": str(proxy.port), "DB_NAME": name}
+    sender = f"fault-{uuid.uuid4().hex[:8]}"
+    # Down at start: Rasa says so in its log, waits, and starts once the database is up.
+    threading.Timer(8, proxy.up).start()
+    started = time.monotonic()
+    try:
+        with running_assistant(tmp_path, env_extra=env,
+                               endpoints="endpoints.postgres.yml") as servers:
+            assert time.monotonic() - started >= 8
+            log = (tmp_path / "rasa.log").read_text()
+            assert "Tracker store database" in log and "is unreachable" in log
+
+            assert "not a diagnosis" in say(servers.rasa_url, sender, "hi")[0]
+            proxy.down()
+            # Mid-run: answered from memory, in the same conversation.
+            assert say(servers.rasa_url, sender, "what is the piriformis")
+            assert say(servers.rasa_url, sender, "thanks")[0].startswith("You're welcome")
+            assert "could not write conversation" in (tmp_path / "rasa.log").read_text()
+            proxy.up()
+            assert say(servers.rasa_url, sender, "bye")
+        with psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
+                              dbname=name) as connection, connection.cursor() as cursor:
+            cursor.execute("select data from events where sender_id = %s order by id",
+                           (sender,))
+            events = [json.loads(data) for (data,) in cursor.fetchall()]
+        assert [e["text"] for e in events if e["event"] == "user"] == [
+            "hi", "what is the piriformis", "thanks", "bye"]
+        assert sum(e["event"] == "session_started" for e in events) == 1
+        assert sum(e["event"] == "bot" for e in events) >= 5
+    finally:
+        proxy.down()
+        connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"],
+                                      user=PG["DB_USER"], dbname="postgres")
+        connection.autocommit = True
+        connection.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.close()
