@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
+from actions.feedback import ask_for_feedback
 
 # Every exercise ends with this, so the "when to stop" advice points to urgent care.
 WARNING_SIGNS_LINE = (
@@ -68,4 +69,5 @@ class ActionExerciseInstructions(Action):
             buttons=[exercise_button(e) for e in others]
             + [{"title": "Warning signs", "payload": "/ask_red_flags"}],
         )
-        return [SlotSet("exercise", exercise_id)]
+        return [SlotSet("exercise", exercise_id),
+                *ask_for_feedback(dispatcher, tracker, exercise_id)]

@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import content
 from actions.buttons import faq_button
 from actions.fallback import utter_did_you_mean
+from actions.feedback import ask_for_feedback
 
 
 class ActionAnswerFaq(Action):
@@ -28,4 +29,4 @@ class ActionAnswerFaq(Action):
             text=entry["answer"],
             buttons=[faq_button(related) for related in entry["related"]],
         )
-        return []
+        return ask_for_feedback(dispatcher, tracker, intent)

@@ -9,6 +9,7 @@ from actions.clinic import ActionClinicInfo
 from actions.exercises import WARNING_SIGNS_LINE, ActionExerciseInstructions
 from actions.fallback import ActionDidYouMean
 from actions.faq import ActionAnswerFaq
+from actions.feedback import ActionRecordFeedback
 from actions.safety import ActionRedFlagInfo, ActionUrgentCare
 from actions.session import ActionSessionStart
 from tests.conftest import make_tracker, sent
@@ -19,12 +20,16 @@ BOOK = {"title": "None of these", "payload": "/book_appointment"}
 async def test_faq_answer_comes_from_the_knowledge_base_with_related_buttons(dispatcher):
     events = await ActionAnswerFaq().run(dispatcher, make_tracker("faq_piriformis"), {})
     entry = content.faqs()["faq_piriformis"]
-    assert events == []
+    # The first answer of a session is followed by the feedback prompt.
+    assert events == [SlotSet("answers_since_feedback", 0.0),
+                      SlotSet("feedback_answer", "faq_piriformis")]
     assert sent(dispatcher) == [{
         "text": entry["answer"],
         "buttons": [{"title": content.faqs()[r]["question"], "payload": f"/{r}"}
                     for r in entry["related"]],
-    }]
+    }, {"text": "Was this helpful?", "buttons": [
+        {"title": "Yes, it helped", "payload": "/feedback_helpful"},
+        {"title": "No, it didn't", "payload": "/feedback_not_helpful"}]}]
     assert all(b["payload"].startswith("/faq_") for b in dispatcher.messages[0]["buttons"])
 
 
@@ -76,9 +81,10 @@ async def test_exercise_instructions_in_three_messages(dispatcher):
         {"entity": "exercise", "value": "clamshell", "start": 0, "end": 4}])
     events = await ActionExerciseInstructions().run(dispatcher, tracker, {})
     clam = content.exercises()["clamshell"]
-    assert events == [SlotSet("exercise", "clamshell")]
+    assert events == [SlotSet("exercise", "clamshell"), SlotSet("answers_since_feedback", 0.0),
+                      SlotSet("feedback_answer", "clamshell")]
     texts = [m["text"] for m in dispatcher.messages]
-    assert len(texts) == 3
+    assert len(texts) == 4 and texts[3] == "Was this helpful?"
     assert texts[0].startswith(f"{clam['name']}: {clam['purpose']}\n1. {clam['steps'][0]}")
     assert f"How much: {clam['dose']}." in texts[1]
     assert f"Easier: {clam['easier']}" in texts[1] and f"Harder: {clam['harder']}" in texts[1]
@@ -150,3 +156,36 @@ async def test_session_start_sends_the_disclaimer_first(dispatcher):
     text = dispatcher.messages[0]["text"]
     assert "general information" in text and "not a diagnosis" in text
     assert "Riverside Physiotherapy" in text
+
+
+async def test_feedback_is_asked_at_most_every_third_answer(dispatcher):
+    prompts = []
+    slots = {"answers_since_feedback": 0.0}
+    for _ in range(6):
+        dispatcher.messages.clear()
+        events = await ActionAnswerFaq().run(
+            dispatcher, make_tracker("faq_piriformis", slots=slots), {})
+        prompts.append(any(m["text"] == "Was this helpful?" for m in dispatcher.messages))
+        slots["answers_since_feedback"] = events[0]["value"]
+    assert prompts == [False, False, True, False, False, True]
+
+
+@pytest.mark.parametrize("intent, helpful", [("feedback_helpful", True),
+                                             ("feedback_not_helpful", False)])
+async def test_feedback_is_stored_for_the_answer_it_was_asked_about(dispatcher, intent, helpful):
+    tracker = make_tracker(intent, slots={"feedback_answer": "faq_piriformis"})
+    events = await ActionRecordFeedback().run(dispatcher, tracker, {})
+    assert events == [SlotSet("feedback", {"answer": "faq_piriformis", "helpful": helpful}),
+                      SlotSet("feedback_answer", None)]
+    if helpful:
+        assert sent(dispatcher) == [{"text": "Thank you, I'm glad it helped."}]
+    else:
+        assert content.clinic()["phone"] in dispatcher.messages[0]["text"]
+        assert dispatcher.messages[0]["buttons"] == [
+            {"title": "Book a visit", "payload": "/book_appointment"}]
+
+
+async def test_feedback_without_a_prompt_is_thanked_but_not_counted(dispatcher):
+    events = await ActionRecordFeedback().run(dispatcher, make_tracker("feedback_helpful"), {})
+    assert events == []
+    assert sent(dispatcher) == [{"text": "Thank you, I'm glad it helped."}]
