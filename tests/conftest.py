@@ -30,3 +30,15 @@ def dispatcher() -> CollectingDispatcher:
 def sent(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
     """The messages an action sent, without the empty keys rasa-sdk adds."""
     return [{k: v for k, v in m.items() if v not in (None, [], {})} for m in dispatcher.messages]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Reading level of every answer (tests/test_content.py), hardest first."""
+    from tests.test_content import READING_AIM, READING_LEVELS
+
+    if not READING_LEVELS:
+        return
+    terminalreporter.section("reading level (Flesch-Kincaid grade, aim <= 8)")
+    for answer_id, grade in sorted(READING_LEVELS.items(), key=lambda item: -item[1]):
+        flag = "  above the aim" if grade > READING_AIM else ""
+        terminalreporter.write_line(f"{grade:5.1f}  {answer_id}{flag}")

@@ -6,15 +6,21 @@ import re
 from pathlib import Path
 
 import pytest
+import textstat
 import yaml
 
 from actions import content
+from actions.exercises import instructions
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT.parent / "shared" / "SPEC.md"
 ARTICLE = ROOT.parent / "shared" / "knowledge" / "source_article.md"
 BANNED = re.compile(r"\b(cure[sd]?|guarantee[sd]?|guaranteed|diagnos\w*|miracle|100 ?%)\b", re.I)
 MAX_WORDS = 120
+# Flesch-Kincaid grade: we aim at 8 or below (printed per answer after the tests, see
+# conftest.py); above 10 an answer fails.
+READING_AIM, READING_LIMIT = 8, 10
+READING_LEVELS: dict = {}  # answer id -> grade, for the summary
 SPEC_EXERCISES = {"glute_bridge", "crab_walk", "squat_side_leg_lift", "clamshell",
                   "fire_hydrant", "donkey_kick", "knee_to_chest"}
 
@@ -58,6 +64,7 @@ def test_exercises_cover_the_spec_and_are_complete():
         assert content.review_due(exercise) >= dt.date.today(), exercise_id
         text = " ".join(str(v) for v in exercise.values())
         assert not BANNED.search(text), (exercise_id, BANNED.search(text).group(0))
+        assert exercise["source"].strip(), f"{exercise_id}: no source"
 
 
 def test_exercise_entities_and_synonyms_use_the_normalised_values():
@@ -94,5 +101,26 @@ def test_a_broken_content_file_fails_loudly(tmp_path, monkeypatch):
         content.faqs.cache_clear()
         with pytest.raises(content.ContentError, match="question"):
             content.faqs()
+        # An answer without its source cannot be loaded.
+        (tmp_path / "knowledge" / "faq.yml").write_text(
+            "faqs:\n  faq_x:\n    question: Is this valid?\n    answer: no\n"
+            "    related: [faq_x, faq_x]\n    reviewed: 2026-01-01\n    review_due: 2027-01-01\n")
+        content.faqs.cache_clear()
+        with pytest.raises(content.ContentError, match="source"):
+            content.faqs()
     finally:
         content.faqs.cache_clear()
+
+
+def answers() -> dict:
+    texts = {faq_id: entry["answer"] for faq_id, entry in content.faqs().items()}
+    texts.update({exercise_id: " ".join(instructions(exercise))
+                  for exercise_id, exercise in content.exercises().items()})
+    return texts
+
+
+@pytest.mark.parametrize("answer_id, text", sorted(answers().items()))
+def test_reading_level(answer_id, text):
+    grade = textstat.flesch_kincaid_grade(text)
+    READING_LEVELS[answer_id] = grade
+    assert grade <= READING_LIMIT, f"{answer_id}: reading grade {grade:.1f}"
