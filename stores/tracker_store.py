@@ -133,7 +133,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         try:
             engine.connect().close()
         except DB_ERRORS as error:
-            logger.error("Tracker store database %r is unreachable (%s). Rasa will retry "
+            logger.error("Tracker store database %s is unreachable (%s). Rasa will retry "
                          "every 5 s and start answering once it is back.",
                          repr(engine.url), str(error).splitlines()[0])
         finally:

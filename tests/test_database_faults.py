@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import List, Optional, Set
 
 import pytest
@@ -74,6 +75,17 @@ class TcpProxy:
         self._call(self._down())
 
 
+def up_once_logged(proxy: TcpProxy, log: Path, timeout: float = 120) -> None:
+    """Start the database connection once Rasa has logged that it is waiting for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and "is unreachable" in log.read_text(errors="replace"):
+            time.sleep(2)  # Rasa keeps waiting: its next retry finds the database
+            break
+        time.sleep(0.5)
+    proxy.up()
+
+
 def say(rasa_url: str, sender: str, text: str) -> List[str]:
     reply = requests.post(f"{rasa_url}/webhooks/rest/webhook",
                           json={"sender": sender, "message": text}, timeout=30)
@@ -89,14 +101,13 @@ def test_the_database_going_away_loses_no_event(tmp_path):
     env = {**PG, **REDIS, "DB_PORT": str(proxy.port), "DB_NAME": name}
     sender = f"fault-{uuid.uuid4().hex[:8]}"
     # Down at start: Rasa says so in its log, waits, and starts once the database is up.
-    threading.Timer(8, proxy.up).start()
-    started = time.monotonic()
+    threading.Thread(target=up_once_logged, args=(proxy, tmp_path / "rasa.log"),
+                     daemon=True).start()
     try:
         with running_assistant(tmp_path, env_extra=env,
                                endpoints="endpoints.postgres.yml") as servers:
-            assert time.monotonic() - started >= 8
             log = (tmp_path / "rasa.log").read_text()
-            assert "Tracker store database" in log and "is unreachable" in log
+            assert "Tracker store database postgresql://" in log and "is unreachable" in log
 
             assert "not a diagnosis" in say(servers.rasa_url, sender, "hi")[0]
             proxy.down()
