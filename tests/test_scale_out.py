@@ -1,0 +1,449 @@
+"""Scale-out: two Rasa processes behind HAProxy (deploy/haproxy.cfg, the file
+docker-compose.yml uses), sharing one action server, a PostgreSQL tracker store
+(endpoints.postgres.yml) and the Redis lock store (stores/lock_store.py).
+
+Run alone: PYTHONHASHSEED=0 .venv/bin/python -m pytest tests/test_scale_out.py -q -rP
+(-rP prints the measured numbers)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlencode
+
+import pytest
+import redis
+import requests
+
+from scripts.servers import BIN, MODEL, ROOT, free_port, wait_until_up
+
+HAPROXY = shutil.which("haproxy") or next(
+    (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
+HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
+SERVER_HEADER = "X-Rasa-Server"  # set by deploy/haproxy.cfg
+PG = {"DB_HOST": "127.0.0.1", "DB_PORT": "5432", "DB_USER": "postgres", "DB_PASSWORD": ""}
+REDIS = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "REDIS_DB": "1"}
+ENDPOINTS = ROOT / "endpoints.postgres.yml"  # used as committed, like docker-compose.yml
+
+NO_HAPROXY = "haproxy is not installed (`apt-get install haproxy`; .ci/run does)"
+needs_haproxy = pytest.mark.skipif(HAPROXY is None, reason=NO_HAPROXY)
+
+
+def test_each_process_calls_actions_through_its_own_port(monkeypatch):
+    """docker-compose.yml and the test below give each Rasa process its own RASA_PORT;
+    Rasa expands ${VAR} only in unquoted YAML values."""
+    from rasa.core.utils import read_endpoints_from_path
+
+    for name, value in {**PG, **REDIS, "DB_NAME": "rasa", "RASA_PORT": "5006"}.items():
+        monkeypatch.setenv(name, value)
+    endpoints = read_endpoints_from_path(ENDPOINTS)
+    assert endpoints.action.url == "http://127.0.0.1:5006/webhooks/action_guard/webhook"
+    assert endpoints.lock_store.type == "stores.lock_store.ClinicRedisLockStore"
+    assert endpoints.tracker_store.type == "stores.tracker_store.ClinicTrackerStore"
+
+
+# --- HAProxy ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def running_haproxy(tmp: Path, rasa1: str, rasa2: str) -> Iterator[str]:
+    """deploy/haproxy.cfg as it is, in front of `rasa1` and `rasa2` (host:port)."""
+    port = free_port()
+    env = {**os.environ, "LB_PORT": str(port), "RASA1_ADDR": rasa1, "RASA2_ADDR": rasa2}
+    log = tmp / "haproxy.log"
+    process = subprocess.Popen([HAPROXY, "-f", str(HAPROXY_CFG), "-db"], env=env,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # Up when round robin (any path but the channels') reaches both processes.
+        deadline, seen = time.monotonic() + 30, set()
+        while seen != {"rasa1", "rasa2"}:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"HAProxy did not come up:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(requests.RequestException):
+                seen.add(requests.get(f"{url}/", timeout=2).headers.get(SERVER_HEADER))
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class NamedServer:
+    """A stand-in for a Rasa process: answers every request with 200 and its name."""
+
+    def __init__(self, name: str, port: int = 0) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = name.encode()
+                # HAProxy's health checks hang up once they have the status line.
+                with contextlib.suppress(ConnectionError):
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def served_by(response: requests.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.headers[SERVER_HEADER]
+
+
+def telegram_update(kind: str, chat_id: int) -> Dict:
+    message = {"message_id": 1, "date": 0, "chat": {"id": chat_id, "type": "private"},
+               "from": {"id": chat_id, "is_bot": False, "first_name": "A"}, "text": "hi"}
+    if kind == "callback_query":
+        return {"update_id": 1, "callback_query": {
+            "id": "1", "from": message["from"], "chat_instance": "1", "data": "/greet",
+            "message": message}}
+    return {"update_id": 1, kind: message}
+
+
+@needs_haproxy
+def test_haproxy_routes_each_conversation_to_one_process(tmp_path):
+    """The routing rules of deploy/haproxy.cfg, against two stand-in servers."""
+    one, two = NamedServer("one"), NamedServer("two")
+    try:
+        with running_haproxy(tmp_path, one.address, two.address) as lb:
+            rest = f"{lb}/webhooks/rest/webhook"
+            # REST: by "sender"; 30 conversations use both processes, each only one.
+            by_sender = {s: {served_by(requests.post(rest, json={"sender": s, "message": m}))
+                             for m in ("hi", "what is the piriformis", "/book_appointment")}
+                         for s in (f"user-{i}" for i in range(30))}
+            assert all(len(servers) == 1 for servers in by_sender.values())
+            assert set().union(*by_sender.values()) == {"rasa1", "rasa2"}
+
+            # Telegram: by chat, whether a message, an edit or a button press.
+            telegram = f"{lb}/webhooks/telegram/webhook"
+            by_chat = {chat: {served_by(requests.post(telegram, json=telegram_update(k, chat)))
+                              for k in ("message", "edited_message", "callback_query")}
+                       for chat in [10**9 + 7 * i for i in range(20)]  # real ids are large
+                       + [-1001234567890 - i for i in range(10)]}  # groups: negative
+            assert all(len(servers) == 1 for servers in by_chat.values())
+            assert set().union(*by_chat.values()) == {"rasa1", "rasa2"}
+
+            # Slack: by channel, for events (JSON) and button presses (form with JSON).
+            slack = f"{lb}/webhooks/slack/webhook"
+            by_channel = {}
+            for channel in (f"C{i:04d}" for i in range(30)):
+                event = {"type": "event_callback", "event": {
+                    "type": "message", "channel": channel, "user": "U1", "text": "hi"}}
+                press = urlencode({"payload": json.dumps({
+                    "type": "block_actions", "channel": {"id": channel}, "user": {"id": "U1"},
+                    "actions": [{"value": "/greet"}]})})
+                by_channel[channel] = {
+                    served_by(requests.post(slack, json=event)),
+                    served_by(requests.post(slack, data=press, headers={
+                        "Content-Type": "application/x-www-form-urlencoded"}))}
+            assert all(len(servers) == 1 for servers in by_channel.values())
+            assert set().union(*by_channel.values()) == {"rasa1", "rasa2"}
+
+            # Socket.IO: one client stays with one process (its session lives there).
+            socketio = {served_by(requests.get(f"{lb}/socket.io/?EIO=4&transport=polling"))
+                        for _ in range(10)}
+            assert len(socketio) == 1
+
+            # The action guard is Rasa's own business.
+            assert requests.post(f"{lb}/webhooks/action_guard/webhook", json={}).status_code \
+                == 403
+
+            # Anything else: round robin.
+            others = [served_by(requests.get(f"{lb}/version")) for _ in range(6)]
+            assert others in (["rasa1", "rasa2"] * 3, ["rasa2", "rasa1"] * 3)
+
+            # A process goes down: its conversations move to the other one at once (the
+            # refused connection is retried there) and the others stay where they were.
+            two.stop()
+            for sender, servers in by_sender.items():
+                assert served_by(requests.post(rest, json={"sender": sender})) == "rasa1"
+            # ...and come back once it is up again (health checks: 2 passes, 2 s apart).
+            two = NamedServer("two", int(two.address.split(":")[1]))
+            deadline = time.monotonic() + 20
+            while {s: {served_by(requests.post(rest, json={"sender": s}))}
+                   for s in by_sender} != by_sender:
+                assert time.monotonic() < deadline, "conversations did not move back"
+                time.sleep(0.5)
+    finally:
+        one.stop()
+        two.stop()
+
+
+# --- Two Rasa processes ----------------------------------------------------------------
+
+def postgres_available() -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
+                         dbname="postgres", connect_timeout=3).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def redis_available() -> bool:
+    try:
+        return bool(redis.Redis(host=REDIS["REDIS_HOST"], port=int(REDIS["REDIS_PORT"]),
+                                socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def postgres(dbname: str, sql: str, args: Tuple = ()) -> List[Tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
+                                  dbname=dbname)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+@dataclass
+class Cluster:
+    lb_url: str
+    rasa_urls: Dict[str, str]  # rasa1, rasa2 -> their own URL, bypassing HAProxy
+    db_name: str
+    redis: redis.Redis
+
+
+@contextlib.contextmanager
+def running_cluster(tmp: Path, env_extra: Dict[str, str]) -> Iterator[Dict[str, str]]:
+    """One action server and two Rasa processes with endpoints.postgres.yml, started with
+    the commands of scripts/servers.py (whose `running_assistant` starts one Rasa process
+    with its own action server)."""
+    actions_port, ports = free_port(), {"rasa1": free_port(), "rasa2": free_port()}
+    base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
+            "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}/webhook",
+            "SANIC_HOST": "127.0.0.1", **env_extra}
+    base.pop("RASA_API_TOKEN", None)
+    credentials = tmp / "credentials.yml"
+    subprocess.run([sys.executable, "scripts/credentials.py", "credentials.yml", str(credentials)],
+                   cwd=ROOT, env=base, check=True, stdout=subprocess.DEVNULL)
+    commands = {"actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
+                             "--port", str(actions_port)], base,
+                            f"http://localhost:{actions_port}/health")}
+    for name, port in ports.items():
+        commands[name] = ([str(BIN / "rasa"), "run", "--model", str(MODEL),
+                           "--endpoints", str(ENDPOINTS),
+                           "--credentials", str(credentials), "--interface", "127.0.0.1",
+                           "--port", str(port)],
+                          {**base, "RASA_PORT": str(port)}, f"http://localhost:{port}/")
+    processes: Dict[str, subprocess.Popen] = {}
+    try:
+        for name, (command, env, _) in commands.items():
+            processes[name] = subprocess.Popen(command, cwd=ROOT, env=env,
+                                               stdout=(tmp / f"{name}.log").open("w"),
+                                               stderr=subprocess.STDOUT)
+        for name, (_, _, health) in commands.items():
+            wait_until_up(health, processes[name], tmp / f"{name}.log")
+        yield {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    if HAPROXY is None:
+        pytest.skip(NO_HAPROXY)
+    if not MODEL.exists():
+        pytest.skip("no trained model: run `make train`")
+    if not postgres_available():
+        pytest.skip(f"PostgreSQL is not running on {PG['DB_HOST']}:{PG['DB_PORT']}")
+    if not redis_available():
+        pytest.skip(f"Redis is not running on {REDIS['REDIS_HOST']}:{REDIS['REDIS_PORT']}")
+    tmp = tmp_path_factory.mktemp("scale_out")
+    db_name = f"clinic_scale_{uuid.uuid4().hex[:10]}"
+    # Created here, as docker-compose's postgres service does (Rasa could create it too,
+    # but two processes starting at once would race and one would retry 5 s later).
+    postgres("postgres", f'CREATE DATABASE "{db_name}"')
+    try:
+        with running_cluster(tmp, {**PG, **REDIS, "DB_NAME": db_name}) as rasa, \
+                running_haproxy(tmp, rasa["rasa1"], rasa["rasa2"]) as lb:
+            yield Cluster(lb, {n: f"http://{a}" for n, a in rasa.items()}, db_name,
+                          redis.Redis(host=REDIS["REDIS_HOST"], port=int(REDIS["REDIS_PORT"]),
+                                      db=int(REDIS["REDIS_DB"])))
+    finally:
+        postgres("postgres", f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+GREETINGS = ["hi", "hello there", "good morning"]
+QUESTIONS = ["what is the piriformis", "how do I do a glute bridge", "/book_appointment",
+             "can weak glutes cause lower back pain", "how do i do a clam",
+             "what do the hip flexors have to do with back pain",
+             "how long does it take to strengthen my glutes",
+             "which doctor should i see for back pain"]
+
+
+def script(index: int, length: int) -> List[str]:
+    """A greeting, questions (a different selection and order per conversation), thanks."""
+    middle = (QUESTIONS[index % len(QUESTIONS):] + QUESTIONS[:index % len(QUESTIONS)])
+    return [GREETINGS[index % len(GREETINGS)], *middle[:length - 2], "thanks"]
+
+
+@dataclass
+class Turn:
+    text: str
+    replies: List[Optional[str]] = field(default_factory=list)  # bot texts, in order
+
+
+def send(session: requests.Session, url: str, sender: str, text: str
+         ) -> Tuple[Optional[Turn], Optional[str], str]:
+    """(the turn, an error if any, the server that answered)."""
+    try:
+        response = session.post(f"{url}/webhooks/rest/webhook",
+                                json={"sender": sender, "message": text}, timeout=90)
+    except requests.RequestException as error:
+        return None, f"{sender} {text!r}: {error}", ""
+    server = response.headers.get(SERVER_HEADER, "")
+    if response.status_code != 200:
+        return None, f"{sender} {text!r}: HTTP {response.status_code}", server
+    replies = response.json()
+    if not replies:
+        return None, f"{sender} {text!r}: empty reply", server
+    return Turn(text, [reply.get("text") for reply in replies]), None, server
+
+
+def stored_turns(cluster: Cluster, sender: str) -> List[Turn]:
+    """The conversation as PostgreSQL holds it: each user message with the bot messages
+    stored after it (those of the session start go with the first message)."""
+    turns: List[Turn] = []
+    opening: List[Optional[str]] = []
+    for (data,) in postgres(cluster.db_name,
+                            "select data from events where sender_id = %s order by id",
+                            (sender,)):
+        event = json.loads(data)
+        if event["event"] == "user":
+            turns.append(Turn(event["text"], opening if not turns else []))
+        elif event["event"] == "bot":
+            (turns[-1].replies if turns else opening).append(event.get("text"))
+    return turns
+
+
+def assert_real_answers(turns: List[Turn]) -> None:
+    """The answers come from the action server (not the action guard's apology)."""
+    from actions import content
+
+    piriformis = content.faqs()["faq_piriformis"]["answer"].strip()
+    bridge_step = f"1. {content.exercises()['glute_bridge']['steps'][0]}"
+    assert "not a diagnosis" in (turns[0].replies[0] or "")  # action_session_start
+    for turn in turns:
+        if turn.text == "what is the piriformis":
+            assert piriformis in turn.replies
+        if turn.text == "how do I do a glute bridge":
+            assert any(bridge_step in (reply or "") for reply in turn.replies)
+
+
+def assert_no_lock_left(cluster: Cluster, senders: List[str]) -> None:
+    assert [s for s in senders if cluster.redis.exists(f"lock:{s}")] == []
+
+
+def test_concurrent_conversations_through_haproxy(cluster):
+    conversations, length = 20, 8
+    run = uuid.uuid4().hex[:6]
+    senders = [f"scale-{run}-{i:02d}" for i in range(conversations)]
+
+    def converse(index: int) -> Tuple[List[Turn], List[str], List[str]]:
+        turns, errors, servers = [], [], []
+        with requests.Session() as session:
+            for text in script(index, length):
+                turn, error, server = send(session, cluster.lb_url, senders[index], text)
+                servers.append(server)
+                if error:
+                    errors.append(error)
+                else:
+                    turns.append(turn)
+        return turns, errors, servers
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=conversations) as pool:
+        results = list(pool.map(converse, range(conversations)))
+    duration = time.monotonic() - started
+
+    errors = [e for _, conversation_errors, _ in results for e in conversation_errors]
+    per_request = Counter(s for _, _, servers in results for s in servers)
+    per_conversation = Counter(servers[0] for _, _, servers in results)
+    print(f"\nthrough HAProxy: {conversations} conversations x {length} messages = "
+          f"{conversations * length} requests in {duration:.1f} s "
+          f"({conversations * length / duration:.1f} requests/s); conversations per process "
+          f"{dict(sorted(per_conversation.items()))}, requests per process "
+          f"{dict(sorted(per_request.items()))}; errors: {len(errors)}")
+    assert errors == []
+    assert set(per_conversation) == {"rasa1", "rasa2"}  # both served conversations
+    assert all(len(set(servers)) == 1 for _, _, servers in results)  # always the same one
+    for sender, (turns, _, _) in zip(senders, results):
+        # Stored once each, in the order sent, each followed by exactly its replies.
+        assert stored_turns(cluster, sender) == turns
+        assert_real_answers(turns)
+    assert_no_lock_left(cluster, senders)
+
+
+def test_the_lock_store_orders_messages_that_reach_both_processes_at_once(cluster):
+    """Routing off: each message goes straight to a Rasa process, alternately to both,
+    and all messages of a conversation are sent at the same moment."""
+    conversations, length = 6, 6
+    run = uuid.uuid4().hex[:6]
+    senders = [f"unrouted-{run}-{i}" for i in range(conversations)]
+    urls = [cluster.rasa_urls["rasa1"], cluster.rasa_urls["rasa2"]]
+    jobs = [(sender, text, urls[n % 2])
+            for index, sender in enumerate(senders)
+            for n, text in enumerate(script(index, length))]
+    start = threading.Barrier(len(jobs))
+
+    def fire(job: Tuple[str, str, str]) -> Tuple[Optional[Turn], Optional[str], str]:
+        sender, text, url = job
+        with requests.Session() as session:
+            start.wait(timeout=30)
+            return send(session, url, sender, text)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(fire, jobs))
+    duration = time.monotonic() - started
+    errors = [error for _, error, _ in results if error]
+    print(f"\nrouting off: {len(jobs)} requests ({conversations} conversations x {length} "
+          f"messages, all sent at once, alternately to both processes) in {duration:.1f} s; "
+          f"errors: {len(errors)}")
+    assert errors == []
+    for index, sender in enumerate(senders):
+        sent = {turn.text: turn for (s, _, _), (turn, _, _) in zip(jobs, results) if s == sender}
+        stored = stored_turns(cluster, sender)
+        # Every message stored once, each followed by exactly the replies its request got:
+        # the turns ran one after another, in the order the lock store issued tickets.
+        assert sorted(t.text for t in stored) == sorted(script(index, length))
+        assert [(t.text, t.replies) for t in stored] == [
+            (t.text, sent[t.text].replies) for t in stored]
+        assert_real_answers(stored)
+    assert_no_lock_left(cluster, senders)
