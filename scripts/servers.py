@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, Optional
 
 import requests
 import yaml
@@ -42,10 +42,11 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 @dataclass
 class Servers:
-    rasa_url: str
+    rasa_url: str  # the first (or only) Rasa process
     web_url: Optional[str]
-    processes: Dict[str, subprocess.Popen]  # by name: actions, rasa[, web]
+    processes: Dict[str, subprocess.Popen]  # by name: actions, rasa, rasa2..., web
     actions_port: int
+    rasa_urls: Dict[str, str]  # every Rasa process by name: rasa, rasa2, ...
 
 
 @contextlib.contextmanager
@@ -53,19 +54,23 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                       with_web: bool = False,
                       endpoints: str = "endpoints.yml",
                       rasa_port: Optional[int] = None,
-                      model: Path = MODEL) -> Iterator[Servers]:
-    """Action server + Rasa [+ the page], with a committed endpoints file (its ${VAR}s come
-    from `env_extra`). A SQLite tracker store is moved into `tmp`; the channels are the
-    ones `env_extra` enables."""
+                      model: Path = MODEL,
+                      rasa_processes: int = 1) -> Iterator[Servers]:
+    """Action server + `rasa_processes` Rasa processes [+ the page], with a committed
+    endpoints file (its ${VAR}s come from `env_extra`). A SQLite tracker store is moved
+    into `tmp`; the channels are the ones `env_extra` enables."""
     actions_port, web_port = free_port(), free_port()
-    rasa_port = rasa_port or free_port()
+    names = ["rasa"] + [f"rasa{n}" for n in range(2, rasa_processes + 1)]
+    ports = {name: free_port() for name in names}
+    if rasa_port:
+        ports["rasa"] = rasa_port
     config = yaml.safe_load((ROOT / endpoints).read_text())
     if config.get("tracker_store", {}).get("dialect") == "sqlite":
         config["tracker_store"]["db"] = str(tmp / "tracker.db")
     endpoints_file = tmp / "endpoints.yml"
     endpoints_file.write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
-           "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
+           "ACTIONS_PORT": str(actions_port),
            "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}/webhook",
            "SANIC_HOST": "127.0.0.1",  # the action server's interface (rasa-sdk reads it)
            **(env_extra or {})}
@@ -74,29 +79,34 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
     subprocess.run([sys.executable, "scripts/credentials.py", "credentials.yml", str(credentials)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     web_origin = f"http://localhost:{web_port}"
+    rasa_urls = {name: f"http://localhost:{port}" for name, port in ports.items()}
+    # name -> (command, environment, health URL)
     commands = {
         "actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                     "--port", str(actions_port)], f"http://localhost:{actions_port}/health"),
-        "rasa": ([str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints_file),
-                  "--credentials", str(credentials), "--interface", "127.0.0.1",
-                  "--port", str(rasa_port), "--cors", web_origin],
-                 f"http://localhost:{rasa_port}/"),
+                     "--port", str(actions_port)], env, f"http://localhost:{actions_port}/health"),
     }
+    for name, port in ports.items():
+        # RASA_PORT: each process calls actions through its own action guard.
+        commands[name] = ([str(BIN / "rasa"), "run", "--model", str(model),
+                           "--endpoints", str(endpoints_file), "--credentials", str(credentials),
+                           "--interface", "127.0.0.1", "--port", str(port), "--cors", web_origin],
+                          {**env, "RASA_PORT": str(port)}, f"{rasa_urls[name]}/")
     if with_web:
-        env.update(WEB_PORT=str(web_port), RASA_SOCKET_URL=f"http://localhost:{rasa_port}")
-        commands["web"] = ([sys.executable, "scripts/serve_web.py"], f"{web_origin}/")
-    processes: List[subprocess.Popen] = []
+        commands["web"] = ([sys.executable, "scripts/serve_web.py"],
+                           {**env, "WEB_PORT": str(web_port),
+                            "RASA_SOCKET_URL": rasa_urls["rasa"]}, f"{web_origin}/")
+    processes: Dict[str, subprocess.Popen] = {}
     try:
-        for name, (command, _) in commands.items():
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=env,
-                                              stdout=(tmp / f"{name}.log").open("w"),
-                                              stderr=subprocess.STDOUT))
-        for process, (name, (_, health)) in zip(processes, commands.items()):
-            wait_until_up(health, process, tmp / f"{name}.log")
-        yield Servers(f"http://localhost:{rasa_port}", web_origin if with_web else None,
-                      dict(zip(commands, processes)), actions_port)
+        for name, (command, command_env, _) in commands.items():
+            processes[name] = subprocess.Popen(command, cwd=ROOT, env=command_env,
+                                               stdout=(tmp / f"{name}.log").open("w"),
+                                               stderr=subprocess.STDOUT)
+        for name, (_, _, health) in commands.items():
+            wait_until_up(health, processes[name], tmp / f"{name}.log")
+        yield Servers(rasa_urls["rasa"], web_origin if with_web else None, processes,
+                      actions_port, rasa_urls)
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             process.wait(timeout=30)

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from scripts.servers import MODEL, free_port, running_assistant
-from tests.test_persistence import PG, REDIS, postgres_available
+from tests.services import PG, REDIS, drop_database, postgres_available
 
 pytestmark = [
     pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`"),
@@ -128,8 +128,4 @@ def test_the_database_going_away_loses_no_event(tmp_path):
         assert sum(e["event"] == "bot" for e in events) >= 5
     finally:
         proxy.down()
-        connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"],
-                                      user=PG["DB_USER"], dbname="postgres")
-        connection.autocommit = True
-        connection.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.close()
+        drop_database(name)

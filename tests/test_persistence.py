@@ -10,29 +10,15 @@ import pytest
 import requests
 
 from scripts.servers import MODEL, running_assistant
+from tests.services import PG, REDIS, drop_database, postgres_available
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
-
-PG = {"DB_HOST": "127.0.0.1", "DB_PORT": "5432", "DB_USER": "postgres", "DB_PASSWORD": ""}
-REDIS = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "REDIS_DB": "1"}
-
 
 def say(rasa_url: str, sender: str, text: str) -> List[str]:
     reply = requests.post(f"{rasa_url}/webhooks/rest/webhook",
                           json={"sender": sender, "message": text}, timeout=30)
     assert reply.status_code == 200
     return [m.get("text", "") for m in reply.json()]
-
-
-def postgres_available() -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                         dbname="postgres", connect_timeout=3).close()
-        return True
-    except psycopg2.Error:
-        return False
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,11 +45,7 @@ def store(request, tmp_path) -> Iterator[dict]:
 
     # The committed endpoints.postgres.yml, with its ${DB_*} and ${REDIS_*} placeholders.
     yield {"endpoints": "endpoints.postgres.yml", "env": env, "rows": rows}
-    connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                                  dbname="postgres")
-    connection.autocommit = True
-    connection.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
+    drop_database(name)
 
 
 def test_a_restart_loses_no_conversation(store, tmp_path):

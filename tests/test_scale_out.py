@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,14 +26,13 @@ import pytest
 import redis
 import requests
 
-from scripts.servers import BIN, MODEL, ROOT, free_port, wait_until_up
+from scripts.servers import MODEL, ROOT, free_port, running_assistant
+from tests.services import PG, REDIS, postgres, postgres_available, redis_available
 
 HAPROXY = shutil.which("haproxy") or next(
     (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 SERVER_HEADER = "X-Rasa-Server"  # set by deploy/haproxy.cfg
-PG = {"DB_HOST": "127.0.0.1", "DB_PORT": "5432", "DB_USER": "postgres", "DB_PASSWORD": ""}
-REDIS = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "REDIS_DB": "1"}
 ENDPOINTS = ROOT / "endpoints.postgres.yml"  # used as committed, like docker-compose.yml
 
 NO_HAPROXY = "haproxy is not installed (`apt-get install haproxy`; .ci/run does)"
@@ -195,83 +193,12 @@ def test_haproxy_routes_each_conversation_to_one_process(tmp_path):
 
 # --- Two Rasa processes ----------------------------------------------------------------
 
-def postgres_available() -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                         dbname="postgres", connect_timeout=3).close()
-        return True
-    except psycopg2.Error:
-        return False
-
-
-def redis_available() -> bool:
-    try:
-        return bool(redis.Redis(host=REDIS["REDIS_HOST"], port=int(REDIS["REDIS_PORT"]),
-                                socket_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
-
-def postgres(dbname: str, sql: str, args: Tuple = ()) -> List[Tuple]:
-    import psycopg2
-
-    connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                                  dbname=dbname)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
-
-
 @dataclass
 class Cluster:
     lb_url: str
     rasa_urls: Dict[str, str]  # rasa1, rasa2 -> their own URL, bypassing HAProxy
     db_name: str
     redis: redis.Redis
-
-
-@contextlib.contextmanager
-def running_cluster(tmp: Path, env_extra: Dict[str, str]) -> Iterator[Dict[str, str]]:
-    """One action server and two Rasa processes with endpoints.postgres.yml, started with
-    the commands of scripts/servers.py (whose `running_assistant` starts one Rasa process
-    with its own action server)."""
-    actions_port, ports = free_port(), {"rasa1": free_port(), "rasa2": free_port()}
-    base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
-            "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}/webhook",
-            "SANIC_HOST": "127.0.0.1", **env_extra}
-    base.pop("RASA_API_TOKEN", None)
-    credentials = tmp / "credentials.yml"
-    subprocess.run([sys.executable, "scripts/credentials.py", "credentials.yml", str(credentials)],
-                   cwd=ROOT, env=base, check=True, stdout=subprocess.DEVNULL)
-    commands = {"actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                             "--port", str(actions_port)], base,
-                            f"http://localhost:{actions_port}/health")}
-    for name, port in ports.items():
-        commands[name] = ([str(BIN / "rasa"), "run", "--model", str(MODEL),
-                           "--endpoints", str(ENDPOINTS),
-                           "--credentials", str(credentials), "--interface", "127.0.0.1",
-                           "--port", str(port)],
-                          {**base, "RASA_PORT": str(port)}, f"http://localhost:{port}/")
-    processes: Dict[str, subprocess.Popen] = {}
-    try:
-        for name, (command, env, _) in commands.items():
-            processes[name] = subprocess.Popen(command, cwd=ROOT, env=env,
-                                               stdout=(tmp / f"{name}.log").open("w"),
-                                               stderr=subprocess.STDOUT)
-        for name, (_, _, health) in commands.items():
-            wait_until_up(health, processes[name], tmp / f"{name}.log")
-        yield {name: f"127.0.0.1:{port}" for name, port in ports.items()}
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -290,11 +217,16 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     # but two processes starting at once would race and one would retry 5 s later).
     postgres("postgres", f'CREATE DATABASE "{db_name}"')
     try:
-        with running_cluster(tmp, {**PG, **REDIS, "DB_NAME": db_name}) as rasa, \
-                running_haproxy(tmp, rasa["rasa1"], rasa["rasa2"]) as lb:
-            yield Cluster(lb, {n: f"http://{a}" for n, a in rasa.items()}, db_name,
-                          redis.Redis(host=REDIS["REDIS_HOST"], port=int(REDIS["REDIS_PORT"]),
-                                      db=int(REDIS["REDIS_DB"])))
+        with running_assistant(tmp, {**PG, **REDIS, "DB_NAME": db_name},
+                               endpoints="endpoints.postgres.yml", rasa_processes=2) as servers:
+            # HAProxy's server names: rasa1, rasa2.
+            rasa = {f"rasa{n}": url.split("://", 1)[1]
+                    for n, url in enumerate(servers.rasa_urls.values(), start=1)}
+            with running_haproxy(tmp, rasa["rasa1"], rasa["rasa2"]) as lb:
+                yield Cluster(lb, {n: f"http://{a}" for n, a in rasa.items()}, db_name,
+                              redis.Redis(host=REDIS["REDIS_HOST"],
+                                          port=int(REDIS["REDIS_PORT"]),
+                                          db=int(REDIS["REDIS_DB"])))
     finally:
         postgres("postgres", f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Iterator, List
 
-import pytest
 import sqlalchemy.exc
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
