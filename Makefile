@@ -20,7 +20,7 @@ export RASA_TELEMETRY_ENABLED := false
 export RASA_PORT ?= 5005
 export ACTION_SERVER_URL ?= http://127.0.0.1:5055/webhook
 
-.PHONY: help install train validate run shell actions test eval clean
+.PHONY: help install train validate run shell actions test eval bench report clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,13 @@ test: train ## Run the whole test suite (browser tests need Debian's chromium, s
 
 eval: train ## Print NLU accuracy, confusions, CLINC false accepts and red-flag figures
 	$(PY) scripts/evaluate.py
+
+bench: train ## Latency, throughput, memory vs Rasa's default config (results/bench/)
+	$(PY) scripts/bench.py
+
+# ENDPOINTS picks the tracker store (as for `make run`), DAYS the period (default 30).
+report: $(VENV)/.installed $(SPACY_MODEL)/meta.json ## Staff report of the stored conversations: results/report/report.html (DAYS=30)
+	$(PY) scripts/report.py --endpoints $${ENDPOINTS:-endpoints.yml} $(if $(DAYS),--days $(DAYS))
 
 clean: ## Remove the venv, models and local state
 	rm -rf $(VENV) models/*.tar.gz models/spacy .cache .rasa var results test-output web/node_modules
