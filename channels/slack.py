@@ -1,5 +1,6 @@
 """Slack connector: Rasa's, with a required signing secret, no duplicate answers to
-Slack's retries, one conversation per thread, and up to 25 Block Kit buttons.
+Slack's retries, one conversation per thread, up to 25 Block Kit buttons, and every
+message through the shared normalisation and payload gate (channels/payloads.py).
 
 `api_url` points the Web API client at another server (used by the tests' fake Slack).
 """
@@ -12,8 +13,10 @@ from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Text
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackBot, SlackInput
 from rasa.shared.exceptions import RasaException
-from sanic import response
+from sanic import Blueprint, response
 from sanic.request import Request
+
+from channels.payloads import allowed_payloads, guard_messages
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,10 @@ class ClinicSlackInput(SlackInput):
         super().__init__(*args, **kwargs)
         self.api_url: Optional[Text] = None
         self._seen_events: Deque[Text] = collections.deque(maxlen=SEEN_EVENTS)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        allowed_payloads()  # a button the gate cannot enumerate stops Rasa here, not later
+        return super().blueprint(guard_messages(on_new_message))
 
     def get_output_channel(self, channel: Optional[Text] = None,
                            thread_id: Optional[Text] = None) -> OutputChannel:

@@ -3,7 +3,8 @@
 Rasa's TelegramInput does not check `X-Telegram-Bot-Api-Secret-Token`, so anyone who
 learns the webhook URL could post forged updates. This connector registers the webhook
 with a secret token and rejects every update that does not carry it. It also maps
-Telegram's `/start` to the greeting (the disclaimer opens the conversation), shows
+Telegram's `/start` to the greeting (the disclaimer opens the conversation), passes
+every message through the shared normalisation and payload gate, shows
 buttons as a vertical inline keyboard, and can talk to another Bot API server
 (`api_url`, used by the tests' fake Telegram).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from types import MappingProxyType
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from aiogram import Bot
@@ -23,9 +25,13 @@ from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from channels.payloads import allowed_payloads, guard_messages
+
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's own button ("Start"), mapped before the payload gate (channels/payloads.py).
+COMMANDS = MappingProxyType({"/start": "/greet"})
 
 
 class ClinicTelegramOutput(TelegramOutput):
@@ -80,12 +86,8 @@ class ClinicTelegramInput(TelegramInput):
         return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        async def handle(message: UserMessage) -> Any:
-            if message.text and message.text.strip() == "/start":
-                message.text = "/greet"
-            return await on_new_message(message)
-
-        blueprint = super().blueprint(handle)
+        allowed_payloads()  # a button the gate cannot enumerate stops Rasa here, not later
+        blueprint = super().blueprint(guard_messages(on_new_message, COMMANDS))
 
         @blueprint.middleware("request")
         async def check_secret(request: Request) -> Optional[response.HTTPResponse]:

@@ -2,8 +2,9 @@
 
 credentials.yml lists every channel with ${VAR} placeholders. A key whose variable is
 unset is left out; a channel missing one of its required keys is left out whole, so
-Slack and Telegram are on exactly when their variables are set. Rasa itself expands the
-remaining placeholders, so no secret is written to disk.
+Slack and Telegram are on exactly when their variables are set. The action guard (Rasa's
+action endpoint), REST and Socket.IO are always on: a source file without them is an
+error. Rasa itself expands the remaining placeholders, so no secret is written to disk.
 Usage: python scripts/credentials.py [SOURCE] [TARGET]
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ REQUIRED = {
     "channels.telegram.ClinicTelegramInput": ["access_token", "verify", "webhook_url",
                                               "secret_token"],
 }
+ALWAYS = ["channels.action_guard.ActionGuardInput", "channels.rest.ClinicRestInput",
+          "channels.socketio.ClinicSocketIOInput"]
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
@@ -30,10 +33,13 @@ def is_set(value: Any) -> bool:
 
 
 def enabled_channels(source: Dict[str, Any]) -> Dict[str, Any]:
+    missing = [channel for channel in ALWAYS if channel not in source]
+    if missing:
+        raise SystemExit(f"credentials: {', '.join(missing)} must be in the source file")
     result = {}
     for channel, settings in source.items():
         kept = {k: v for k, v in (settings or {}).items() if is_set(v)}
-        if all(key in kept for key in REQUIRED.get(channel, [])):
+        if channel in ALWAYS or all(key in kept for key in REQUIRED.get(channel, [])):
             result[channel] = kept or None
     return result
 

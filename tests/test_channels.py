@@ -146,9 +146,15 @@ def test_telegram_start_greets_with_the_disclaimer_and_buttons_work(platforms):
 
     # Pressing a button continues the conversation.
     post_telegram(platforms["rasa"], telegram_update(3, chat, button="/faq_glute_activation"))
-    fake.wait_for("telegram", "sendMessage", 3)
-    answer = [m for m in fake.sent("telegram", "sendMessage") if m["chat_id"] == str(chat)][-1]
+    fake.wait_for("telegram", "sendMessage", 4)
+    answer, prompt = [m for m in fake.sent("telegram", "sendMessage")
+                      if m["chat_id"] == str(chat)][-2:]
     assert answer["text"] == content.faqs()["faq_glute_activation"]["answer"].strip()
+    # The first answer is followed by "Was this helpful?" with its two buttons.
+    assert prompt["text"] == "Was this helpful?"
+    assert [row[0]["callback_data"] for row in
+            json.loads(prompt["reply_markup"])["inline_keyboard"]] == [
+        "/feedback_helpful", "/feedback_not_helpful"]
 
 
 # -- Slack ---------------------------------------------------------------------------
@@ -199,9 +205,10 @@ def test_slack_answers_in_the_thread_with_block_kit_buttons_once(platforms):
     fake, ts = platforms["fake"], "1700000002.000002"
     body = slack_event("what is the piriformis", ts, "Ev0002")
     assert post_slack(platforms["rasa"], body, "application/json").status_code == 200
-    messages = wait_for_thread(fake, ts, 2)
+    messages = wait_for_thread(fake, ts, 3)
     assert "not a diagnosis" in messages[0]["text"]
     answer = messages[1]
+    assert messages[2]["text"] == "Was this helpful?"
     assert answer["text"] == content.faqs()["faq_piriformis"]["answer"].strip()
     blocks = json.loads(answer["blocks"]) if isinstance(answer["blocks"], str) else answer["blocks"]
     values = [e["value"] for e in blocks[1]["elements"]]
@@ -212,7 +219,7 @@ def test_slack_answers_in_the_thread_with_block_kit_buttons_once(platforms):
                headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"})
     post_slack(platforms["rasa"], body, "application/json")
     time.sleep(3)
-    assert len(slack_messages(fake, ts)) == 2
+    assert len(slack_messages(fake, ts)) == 3
 
     # A button click (interactivity payload) continues the same thread's conversation.
     payload = {"type": "block_actions", "user": {"id": "U123"}, "channel": {"id": "D1"},
@@ -221,8 +228,8 @@ def test_slack_answers_in_the_thread_with_block_kit_buttons_once(platforms):
                             "value": values[0], "text": {"type": "plain_text", "text": "x"}}]}
     form = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
     assert post_slack(platforms["rasa"], form, "application/x-www-form-urlencoded").ok
-    messages = wait_for_thread(fake, ts, 3)
-    assert messages[2]["text"] == content.faqs()[values[0][1:]]["answer"].strip()
+    messages = wait_for_thread(fake, ts, 4)
+    assert messages[3]["text"] == content.faqs()[values[0][1:]]["answer"].strip()
 
 
 def test_each_slack_thread_is_its_own_conversation(platforms):
@@ -231,3 +238,44 @@ def test_each_slack_thread_is_its_own_conversation(platforms):
         post_slack(platforms["rasa"], slack_event("hello", ts, event_id), "application/json")
         messages = wait_for_thread(fake, ts, 2)
         assert "not a diagnosis" in messages[0]["text"]  # a new conversation each time
+
+
+# -- bad input (channels/payloads.py) ------------------------------------------------
+def telegram_chat(fake, chat: int, count: int, timeout: float = 30) -> List[str]:
+    """Texts sent to `chat`: at least `count`, then 1.5 s of quiet."""
+    def texts() -> List[str]:
+        return [m["text"] for m in fake.sent("telegram", "sendMessage")
+                if m["chat_id"] == str(chat)]
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(texts()) < count:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    return texts()
+
+
+def test_telegram_typed_payload_is_read_as_text_and_long_messages_are_cut(platforms):
+    from actions.safety import safety_text
+    from channels.payloads import MAX_MESSAGE_CHARS, TRUNCATED_NOTICE
+
+    fake, chat = platforms["fake"], 4004
+    post_telegram(platforms["rasa"], telegram_update(40, chat, "/start"))
+    assert telegram_chat(fake, chat, 2)[0] == safety_text("disclaimer")
+
+    # Accepted, `/session_start` would start a new session: the disclaimer again.
+    post_telegram(platforms["rasa"], telegram_update(41, chat, "/session_start"))
+    replies = telegram_chat(fake, chat, 3)[2:]
+    assert replies and safety_text("disclaimer") not in replies
+
+    # A button's payload typed by hand is a button's payload.
+    before = len(telegram_chat(fake, chat, 0))
+    post_telegram(platforms["rasa"], telegram_update(42, chat, "/faq_piriformis"))
+    assert telegram_chat(fake, chat, before + 1)[before] == \
+        content.faqs()["faq_piriformis"]["answer"].strip()
+
+    before = len(telegram_chat(fake, chat, 0))
+    text = ("what is the piriformis? " * 100)[:MAX_MESSAGE_CHARS + 400]
+    post_telegram(platforms["rasa"], telegram_update(43, chat, text))
+    replies = telegram_chat(fake, chat, before + 2)[before:]
+    assert replies[0] == content.faqs()["faq_piriformis"]["answer"].strip()
+    assert replies[-1] == TRUNCATED_NOTICE

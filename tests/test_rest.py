@@ -43,6 +43,9 @@ class User:
         return replies
 
 
+FEEDBACK_PROMPT = "Was this helpful?"  # after the first answer of a session, then every 3rd
+
+
 def texts(replies: List[Dict]) -> List[str]:
     return [r.get("text", "") for r in replies]
 
@@ -64,7 +67,7 @@ def test_first_reply_is_the_disclaimer_then_the_greeting(rasa_url):
 def test_every_faq_is_answered_when_asked_in_words(rasa_url, faq_id):
     entry = content.faqs()[faq_id]
     replies = User(rasa_url).say_past_disclaimer(entry["question"])
-    assert texts(replies) == [entry["answer"].strip()]
+    assert texts(replies) == [entry["answer"].strip(), FEEDBACK_PROMPT]
     assert payloads(replies[0]) == [f"/{r}" for r in entry["related"]]
 
 
@@ -73,7 +76,23 @@ def test_related_question_buttons_lead_to_their_answer(rasa_url):
     first = user.say_past_disclaimer("what is the piriformis?")
     follow_up = payloads(first[0])[0]
     replies = user.say(follow_up)
+    # The second answer: no feedback prompt.
     assert texts(replies) == [content.faqs()[follow_up[1:]]["answer"].strip()]
+
+
+def test_feedback_prompt_every_third_answer_and_the_buttons_answer(rasa_url):
+    user = User(rasa_url)
+    asked = []
+    for question in ["what is the piriformis?", "/faq_hip_flexors", "/faq_tight_glutes",
+                     "/faq_glute_anatomy", "/faq_walking_glutes", "/faq_which_doctor"]:
+        replies = user.say_past_disclaimer(question)
+        asked.append(texts(replies)[-1] == FEEDBACK_PROMPT)
+        if asked[-1]:
+            assert payloads(replies[-1]) == ["/feedback_helpful", "/feedback_not_helpful"]
+    assert asked == [True, False, False, True, False, False]
+    assert texts(user.say("/feedback_helpful")) == ["Thank you, I'm glad it helped."]
+    not_helpful = user.say("/feedback_not_helpful")  # a second click: thanked, not counted
+    assert content.clinic()["phone"] in not_helpful[0]["text"]
 
 
 @pytest.mark.parametrize("message, exercise", [
@@ -85,7 +104,7 @@ def test_related_question_buttons_lead_to_their_answer(rasa_url):
 def test_exercise_instructions_with_synonyms(rasa_url, message, exercise):
     replies = User(rasa_url).say_past_disclaimer(message)
     steps = content.exercises()[exercise]["steps"]
-    assert len(replies) == 3
+    assert len(replies) == 4 and replies[3]["text"] == FEEDBACK_PROMPT
     assert f"1. {steps[0]}" in replies[0]["text"]
     assert replies[2]["text"].startswith("When to stop:")
 

@@ -1,0 +1,119 @@
+"""REST connector: Rasa's, with the body checked before Rasa sees it.
+
+Rasa's RestInput passes whatever the body holds to Rasa: `{"sender": 5, "message": 5}`
+gets an empty reply, invalid JSON an HTML error page, and a missing `sender` puts the
+message into a conversation shared by everyone ("default"). This connector answers a
+bad body with a 4xx and a JSON error instead:
+
+| body | status | `error` |
+|---|---|---|
+| more than MAX_BODY_BYTES | 413 | `body_too_large` |
+| not JSON, or not a JSON object | 400 | `invalid_json` |
+| `sender` not a string, blank, over 128 characters, control chars | 400 | `invalid_sender` |
+| `message` missing or not a string | 400 | `invalid_message` |
+| `message` blank without control characters (or only "/") | 400 | `empty_message` |
+| `message` over MAX_MESSAGE_CHARS characters | 413 | `message_too_long` |
+| `metadata` present but not an object | 400 | `invalid_metadata` |
+
+Accepted messages then go through the shared normalisation (channels/payloads.py:
+control characters, the payload gate). `input_channel` in the body is ignored: every
+message is recorded as `rest`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+
+from channels.payloads import MAX_ID_CHARS, MAX_MESSAGE_CHARS, allowed_payloads, \
+    guard_messages, normalise, valid_id
+
+logger = logging.getLogger(__name__)
+
+# A maximal message is 2,000 characters, up to 8 KB of UTF-8 (or 24 KB as \u escapes).
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BadRequest(ValueError):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+@dataclass(frozen=True)
+class RestMessage:
+    sender: str
+    text: str
+    metadata: Optional[Dict[str, Any]]
+
+
+def parse_body(body: bytes) -> RestMessage:
+    """The message in a REST request body, or BadRequest saying what is wrong with it."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(413, "body_too_large",
+                         f"The request body must be at most {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        data = None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "invalid_json",
+                         'The body must be a JSON object: {"sender": "...", "message": "..."}.')
+    sender = valid_id(data.get("sender"))
+    if sender is None:
+        raise BadRequest(400, "invalid_sender",
+                         f"`sender` must be a non-blank string of at most {MAX_ID_CHARS} "
+                         f"characters without control characters.")
+    message = data.get("message")
+    if not isinstance(message, str):
+        raise BadRequest(400, "invalid_message", "`message` must be a string.")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise BadRequest(413, "message_too_long",
+                         f"`message` must be at most {MAX_MESSAGE_CHARS} characters.")
+    if not normalise(message).text.strip():  # also "/": nothing left once gated
+        raise BadRequest(400, "empty_message", "`message` must contain some text.")
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest(400, "invalid_metadata", "`metadata` must be a JSON object.")
+    return RestMessage(sender, message, metadata)
+
+
+class ClinicRestInput(RestInput):
+    """`rest` in credentials.yml; the URL stays /webhooks/rest/webhook."""
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        allowed_payloads()  # a button the gate cannot enumerate stops Rasa here, not later
+        blueprint = super().blueprint(guard_messages(on_new_message))
+
+        @blueprint.middleware("request")
+        async def check_body(request: Request) -> Optional[response.HTTPResponse]:
+            if request.method != "POST" or not request.path.endswith("/webhook"):
+                return None
+            try:
+                request.ctx.clinic_message = parse_body(request.body)
+            except BadRequest as error:
+                logger.info("Rejected a REST request (%s): %s", error.status, error.error)
+                return response.json({"error": error.error, "message": error.message},
+                                     status=error.status)
+            return None
+
+        return blueprint
+
+    # Rasa's handler reads these; they return what check_body validated.
+    async def _extract_sender(self, req: Request) -> Optional[Text]:
+        return req.ctx.clinic_message.sender
+
+    def _extract_message(self, req: Request) -> Optional[Text]:
+        return req.ctx.clinic_message.text
+
+    def _extract_input_channel(self, req: Request) -> Text:
+        return self.name()
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        return request.ctx.clinic_message.metadata
