@@ -37,10 +37,10 @@ from actions import content
 from actions.safety import safety_text
 from scripts import report
 from scripts.servers import MODEL, ROOT, running_assistant
+from tests.services import PG, drop_database, postgres_available
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = ROOT / "test-output" / "report"
-PG = {"DB_HOST": "127.0.0.1", "DB_PORT": "5432", "DB_USER": "postgres", "DB_PASSWORD": ""}
 PHONE, EMAIL = "07700 900123", "jo.bloggs@example.com"
 HEADINGS = ["Summary", "Conversations per day", "Messages per day", "Channels",
             "Most asked topics", "Not understood and out of scope", "Was this helpful?",
@@ -278,17 +278,6 @@ def test_the_command_fails_with_a_message_and_no_traceback(tmp_path, capsys):
 
 # --- unit: PostgreSQL ------------------------------------------------------------------
 
-def postgres_available() -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                         dbname="postgres", connect_timeout=3).close()
-        return True
-    except psycopg2.Error:
-        return False
-
-
 @pytest.fixture
 def postgres_database(monkeypatch) -> Iterator[str]:
     if not postgres_available():
@@ -297,13 +286,7 @@ def postgres_database(monkeypatch) -> Iterator[str]:
     for key, value in {**PG, "DB_NAME": name}.items():
         monkeypatch.setenv(key, value)
     yield name
-    import psycopg2
-
-    connection = psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                                  dbname="postgres")
-    connection.autocommit = True
-    connection.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
+    drop_database(name)
 
 
 def test_reads_a_postgresql_tracker_store(postgres_database):
