@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import aiohttp
 import numpy as np
@@ -51,6 +51,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.fill_tracker_store import insert_copies, recorded  # noqa: E402
 from scripts.servers import BIN, running_assistant  # noqa: E402
 
 OUT = ROOT / "results" / "bench"
@@ -382,57 +383,25 @@ def trained_models(names: Sequence[str], reuse: bool) -> Dict[str, float]:
 # --- a tracker store with 100,000 stored conversations --------------------------------
 
 
-def shifted_data(data: Optional[str], old: float) -> Callable[[float], Optional[str]]:
-    """A function giving `data` (an event's JSON) with its timestamp `old` replaced."""
-    key = f'"timestamp": {json.dumps(old)}'
-    if data is None or key not in data:
-        return lambda _: data
-    head, _, tail = data.partition(key)
-    return lambda ts: f'{head}"timestamp": {json.dumps(ts)}{tail}'
-
-
-def copies(columns: List[str], rows: List[Tuple[Any, ...]], conversations: int,
-           seed: int = 0) -> Iterator[List[Any]]:
-    """`rows` (one conversation's events) under `conversations` new sender ids, each copy
-    ending at a random time in the past week (inside any retention period)."""
-    s_col, t_col = columns.index("sender_id"), columns.index("timestamp")
-    d_col = columns.index("data") if "data" in columns else None
-    end = max(row[t_col] for row in rows)
-    data_for = [shifted_data(row[d_col], row[t_col]) if d_col is not None else None
-                for row in rows]
-    rng, now = random.Random(seed), time.time()
-    for number in range(conversations):
-        shift = now - rng.uniform(3600, 7 * 86400) - end
-        for row, data in zip(rows, data_for):
-            copy = list(row)
-            copy[s_col] = f"stored-{number:06d}"
-            copy[t_col] = row[t_col] + shift
-            if data is not None:
-                copy[d_col] = data(copy[t_col])
-            yield copy
-
-
 def prefill_store(db_path: Path, template: str, conversations: int) -> Dict[str, Any]:
-    """Store `conversations` copies of the recorded conversation `template`, written
-    straight into the events table (whatever its columns) in one transaction."""
+    """Store `conversations` copies of the recorded conversation `template`, each in the
+    past week (inside any retention period), straight into the events table in one
+    transaction."""
     db = sqlite3.connect(db_path, timeout=120)
     try:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(events)") if row[1] != "id"]
-        rows = db.execute(f"SELECT {', '.join(columns)} FROM events WHERE sender_id = ? "
-                          "ORDER BY id", (template,)).fetchall()
-        if not rows:
+        templates = recorded(db, template)
+        if not templates:
             raise RuntimeError(f"conversation {template!r} is not in {db_path}")
         start = time.perf_counter()
+        now = time.time()
         with db:
-            db.executemany(f"INSERT INTO events ({', '.join(columns)}) "
-                           f"VALUES ({', '.join('?' * len(columns))})",
-                           copies(columns, rows, conversations))
+            rows = insert_copies(db, templates, conversations, now - 7 * 86400, now - 3600,
+                                 random.Random(0))
         seconds = time.perf_counter() - start
     finally:
         db.close()
-    return {"conversations": conversations, "events_per_conversation": len(rows),
-            "rows": conversations * len(rows), "seconds": seconds,
-            "db_mb": db_path.stat().st_size / 2**20}
+    return {"conversations": conversations, "events_per_conversation": len(templates[0]),
+            "rows": rows, "seconds": seconds, "db_mb": db_path.stat().st_size / 2**20}
 
 
 # --- the measurements, interleaved between the configurations ----------------------------

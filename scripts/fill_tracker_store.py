@@ -1,4 +1,5 @@
-"""Fill a SQLite tracker store with copies of recorded conversations, to time `make report`.
+"""Fill a SQLite tracker store with copies of recorded conversations, to time `make report`
+(`insert_copies` also fills the benchmark's store, scripts/bench.py).
 
 Every conversation in SOURCE (e.g. test-output/report/tracker.db, which
 tests/test_report.py records through the real assistant) is copied, round robin, under
@@ -16,16 +17,19 @@ import random
 import sqlite3
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 Event = Tuple[str, float, str, str, Dict]  # type_name, timestamp, intent, action, data
 COLUMNS = "sender_id, type_name, timestamp, intent_name, action_name, data"
 BATCH_CONVERSATIONS = 500
 
 
-def recorded(source: sqlite3.Connection) -> List[List[Event]]:
+def recorded(source: sqlite3.Connection, sender_id: Optional[str] = None) -> List[List[Event]]:
+    """The conversations stored in `source` (only `sender_id`'s, if given)."""
+    where, args = (" WHERE sender_id = ?", (sender_id,)) if sender_id else ("", ())
     conversations: Dict[str, List[Event]] = {}
-    for sender, *event in source.execute(f"SELECT {COLUMNS} FROM events ORDER BY id"):
+    for sender, *event in source.execute(f"SELECT {COLUMNS} FROM events{where} ORDER BY id",
+                                         args):
         type_name, timestamp, intent, action, data = event
         conversations.setdefault(sender, []).append(
             (type_name, timestamp, intent, action, json.loads(data)))
@@ -60,20 +64,29 @@ def fill(source_path: Path, target_path: Path, conversations: int, days: int,
     target_path.unlink(missing_ok=True)
     target = sqlite3.connect(target_path)
     copy_schema(source, target)
-    now = time.time()
     # Local midnight of the first day: the report's --days counts local calendar days.
     first = time.mktime((dt.date.today() - dt.timedelta(days=days - 1)).timetuple())
+    inserted = insert_copies(target, templates, conversations, first, time.time(), rng)
+    target.commit()
+    return inserted
+
+
+def insert_copies(target: sqlite3.Connection, templates: List[List[Event]],
+                  conversations: int, earliest: float, latest: float,
+                  rng: random.Random) -> int:
+    """Insert `conversations` copies of `templates` (round robin) under new random sender
+    ids, each starting at a random moment that lets it end by `latest`, and keeping the
+    spacing of its events. Returns the number of events inserted (not committed)."""
     inserted = 0
     for batch_start in range(0, conversations, BATCH_CONVERSATIONS):
         rows: List[tuple] = []
         for n in range(batch_start, min(conversations, batch_start + BATCH_CONVERSATIONS)):
             events = templates[n % len(templates)]
             length = events[-1][1] - events[0][1]
-            start = rng.uniform(first, now - length)
+            start = rng.uniform(earliest, latest - length)
             rows += shifted(events, f"{rng.getrandbits(64):016x}", start)
         target.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
         inserted += len(rows)
-    target.commit()
     return inserted
 
 
