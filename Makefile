@@ -48,7 +48,7 @@ $(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py $(VENV)/.installed
 
 train: install $(MODEL) ## Train the model if data, config or domain changed
 
-$(MODEL): $(TRAIN_DATA) config.yml domain.yml $(SPACY_MODEL)/meta.json components/red_flags.py
+$(MODEL): $(TRAIN_DATA) config.yml domain.yml $(SPACY_MODEL)/meta.json $(wildcard components/*.py)
 	$(RASA) train --data data/nlu data/rules --out models --fixed-model-name assistant
 
 validate: install ## Check the training data and domain (warnings fail)

@@ -6,6 +6,9 @@
   and the slots, so `retrieve` loads the last `window_events` events, starting at a turn
   boundary, plus the latest value of each slot set before them. Everything is still
   stored; `retrieve_full_tracker` (HTTP API, exports) returns it all.
+- Few queries per turn: the window of a conversation is kept in memory as it is written
+  (stores/recent_events.py), so the next message costs one indexed query (is the newest
+  event still the one this process wrote?) instead of reading and decoding the events.
 - Privacy: phone numbers and e-mail addresses that users type are masked before the
   message is stored; conversations idle for more than `retention_days` are deleted.
 - Faults: if the database is unreachable, events are kept in memory and written, in
@@ -19,18 +22,21 @@ import logging
 import os
 import re
 import time
+import weakref
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
 import phonenumbers
 import sqlalchemy as sa
 import sqlalchemy.exc
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
-from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, Restarted, SlotSet, UserUttered
+from rasa.shared.core.events import (Event, Restarted, SessionStarted, SlotSet,
+                                     UserUttered)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from stores.recent_events import RecentEvents
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +123,13 @@ class ClinicTrackerStore(SQLTrackerStore):
         # Trackers whose newest events could not be written: sender -> (tracker, how
         # many of its events are already in the database).
         self._pending: Dict[Text, Tuple[DialogueStateTracker, int]] = {}
-        # How many events of each tracker handed out by `retrieve` are in the database.
-        self._loaded: Dict[Text, int] = {}
-        # The latest saved trackers, to go on with if the database becomes unreachable.
-        self._recent: "OrderedDict[Text, Tuple[DialogueStateTracker, int]]" = OrderedDict()
+        # The tracker last handed out (or written) for each conversation, how many of its
+        # events are in the database, and its window; None: `retrieve` found nothing.
+        self._loaded: Dict[Text, Tuple[Optional["weakref.ref[DialogueStateTracker]"], int,
+                                       Optional[RecentEvents]]] = {}
+        # The windows of the latest conversations written, kept up to date in memory:
+        # the next message needs no read, and an outage of the database none at all.
+        self._recent: "OrderedDict[Text, RecentEvents]" = OrderedDict()
         self._last_purge = 0.0
         self._warn_if_unreachable(kwargs)
         super().__init__(domain, **kwargs)
@@ -137,6 +146,9 @@ class ClinicTrackerStore(SQLTrackerStore):
         if url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        event = self.SQLEvent
+        self._newest_query = sa.select(sa.func.max(event.id)).where(
+            event.sender_id == sa.bindparam("sender_id"))
         self.purge_expired()
 
     @staticmethod
@@ -158,53 +170,67 @@ class ClinicTrackerStore(SQLTrackerStore):
 
     # --- reading ---------------------------------------------------------------------
 
-    def _window_ids(self, session: Any, sender_id: Text) -> List[int]:
-        """Ids of the events `retrieve` loads: the latest slot values, then the recent
-        events of the current session from a turn boundary on."""
+    def _newest_id(self, session: Any, sender_id: Text) -> Optional[int]:
+        return session.execute(self._newest_query, {"sender_id": sender_id}).scalar()
+
+    def _load(self, session: Any, sender_id: Text, newest_id: Optional[int]) -> RecentEvents:
+        """What `retrieve` hands out, from the database (see stores/recent_events.py)."""
         event = self.SQLEvent
-        session_events = self._event_query(session, sender_id,
-                                           fetch_events_from_all_sessions=False).order_by(None)
-        recent = (session_events.with_entities(event.id, event.type_name, event.action_name)
-                  .order_by(event.id.desc()).limit(self.window_events).all())
-        recent.reverse()
-        if len(recent) < self.window_events:
-            return [row.id for row in recent]
-        # Start where the bot listens, so the first user turn has its full context.
-        start = next((i for i, row in enumerate(recent)
-                      if row.type_name == ActionExecuted.type_name
-                      and row.action_name == ACTION_LISTEN_NAME), 0)
-        recent = recent[start:]
-        cutoff = recent[0].id
-        last_restart = session_events.with_entities(sa.func.max(event.id)).filter(
-            event.type_name == Restarted.type_name, event.id < cutoff).scalar() or 0
-        # SQLTrackerStore stores a SlotSet's slot name in `action_name`.
-        carried = session_events.with_entities(sa.func.max(event.id)).filter(
-            event.type_name == SlotSet.type_name, event.id < cutoff,
-            event.id > last_restart).group_by(event.action_name).all()
-        return sorted(row[0] for row in carried) + [row.id for row in recent]
+        of_sender = session.query(event).filter(event.sender_id == sender_id)
+        session_start = of_sender.with_entities(sa.func.max(event.timestamp)).filter(
+            event.type_name == SessionStarted.type_name).scalar()
+        in_session = of_sender if session_start is None else of_sender.filter(
+            event.timestamp >= session_start)
+        tail = (in_session.with_entities(event.id, event.data).order_by(event.id.desc())
+                .limit(self.window_events).all())
+        tail.reverse()
+        slots: List[Any] = []
+        if len(tail) >= self.window_events:
+            before = in_session.filter(event.id < tail[0].id)
+            last_restart = before.with_entities(sa.func.max(event.id)).filter(
+                event.type_name == Restarted.type_name).scalar() or 0
+            # SQLTrackerStore stores a SlotSet's slot name in `action_name`.
+            latest = (before.with_entities(sa.func.max(event.id))
+                      .filter(event.type_name == SlotSet.type_name, event.id > last_restart)
+                      .group_by(event.action_name))
+            slots = (session.query(event.id, event.data).filter(event.id.in_(latest))
+                     .order_by(event.id).all())
+        return RecentEvents.from_rows(self.window_events, newest_id, session_start,
+                                      _deserialised(tail), _deserialised(slots))
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
-        """The current session's recent events and slots (see the module docstring)."""
+        """The current session's recent events and slots (see the module docstring).
+
+        The window of each conversation this process wrote last is kept in memory; it is
+        used when the conversation's newest event in the database is still the one this
+        process wrote (another process, e.g. after a fail-over, may have written since)."""
         try:
             self._flush_pending()
             with self.session_scope() as session:
-                ids = self._window_ids(session, sender_id)
-                rows = (session.query(self.SQLEvent.data).filter(self.SQLEvent.id.in_(ids))
-                        .order_by(self.SQLEvent.id).all()) if ids else []
+                newest = self._newest_id(session, sender_id)
+                known = self._recent.get(sender_id)
+                if newest is None:
+                    recent = RecentEvents(self.window_events)
+                elif known is not None and known.newest_id == newest:
+                    recent = known
+                else:
+                    recent = self._load(session, sender_id, newest)
         except DB_ERRORS as error:
             self._log_unreachable("read", sender_id, error)
             # Without the database, go on with what we have in memory (or a new
             # conversation); its events are written once the database is back.
-            kept = self._pending.get(sender_id) or self._recent.get(sender_id)
-            if not kept:
+            if sender_id in self._pending:
+                return self._pending[sender_id][0]
+            recent = self._recent.get(sender_id)
+            if recent is None:
                 return None
-            self._loaded[sender_id] = kept[1]
-            return kept[0]
-        self._loaded[sender_id] = len(rows)
-        if not (self.domain and rows):
+        events = recent.events()
+        if not (self.domain and events):
+            self._loaded[sender_id] = (None, 0, recent)
             return None
-        events = [json.loads(row.data) for row in rows]
-        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
+        self._loaded[sender_id] = (weakref.ref(tracker), len(events), recent)
+        return tracker
 
     # --- writing ---------------------------------------------------------------------
 
@@ -212,42 +238,75 @@ class ClinicTrackerStore(SQLTrackerStore):
         """Write the tracker's new events (masked); keep them in memory if that fails."""
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
-        if sender_id in self._pending:
-            stored = self._pending[sender_id][1]
-        else:
-            stored = self._loaded.pop(sender_id, None)
+        stored, recent = self._stored_events(tracker)
         try:
             self._flush_pending(skip=sender_id)
             with self.session_scope() as session:
                 if stored is None:  # a tracker `retrieve` did not hand out
-                    stored = len(self._window_ids(session, sender_id))
-                self._insert(session, tracker, stored)
+                    stored = len(self._load(session, sender_id, None).events())
+                written = self._insert(session, tracker, stored)
+                newest = self._newest_id(session, sender_id) if written else None
                 session.commit()
         except DB_ERRORS as error:
             self._log_unreachable("write", sender_id, error)
             self._pending[sender_id] = (tracker, stored or 0)
+            self._recent.pop(sender_id, None)
             return
         self._pending.pop(sender_id, None)
-        self._remember(tracker)
+        recent = self._remember(sender_id, recent, written, newest)
+        # Rasa saves a new tracker twice (on creation and after the turn).
+        self._loaded[sender_id] = (weakref.ref(tracker), len(tracker.events), recent)
         self._maybe_purge()
 
-    def _remember(self, tracker: DialogueStateTracker) -> None:
-        self._recent[tracker.sender_id] = (tracker, len(tracker.events))
-        self._recent.move_to_end(tracker.sender_id)
+    def _stored_events(self, tracker: DialogueStateTracker
+                       ) -> Tuple[Optional[int], Optional[RecentEvents]]:
+        """How many of the tracker's events are in the database (None: unknown) and the
+        window they came from."""
+        if tracker.sender_id in self._pending:
+            return self._pending[tracker.sender_id][1], None
+        handed_out, stored, recent = self._loaded.pop(tracker.sender_id, (None, None, None))
+        if stored is None or (handed_out is not None and handed_out() is not tracker):
+            return None, None
+        return stored, recent
+
+    def _remember(self, sender_id: Text, recent: Optional[RecentEvents],
+                  written: List[Event], newest: Optional[int]) -> Optional[RecentEvents]:
+        """Keep the conversation's window, with the events just written, for the next
+        `retrieve` (and to carry on with if the database becomes unreachable)."""
+        self._recent.pop(sender_id, None)
+        if recent is None:
+            return None
+        recent = recent.copy()  # the one handed out stays as it was, should the save fail
+        if not all(recent.add(event) for event in written):
+            return None
+        if written:
+            recent.newest_id = newest
+        self._recent[sender_id] = recent
         while len(self._recent) > RECENT_TRACKERS:
             self._recent.popitem(last=False)
+        return recent
 
-    def _insert(self, session: Any, tracker: DialogueStateTracker, stored: int) -> None:
+    def _insert(self, session: Any, tracker: DialogueStateTracker, stored: int) -> List[Event]:
+        """Insert the tracker's events after the first `stored`, masked, in one statement
+        (the ORM's unit of work cost more than the rest of a save); returns them as
+        stored."""
+        rows, written = [], []
         for event in list(tracker.events)[stored:]:
-            data = self.masker.mask_event(event.as_dict())
-            session.add(self.SQLEvent(
-                sender_id=tracker.sender_id,
-                type_name=event.type_name,
-                timestamp=data.get("timestamp"),
-                intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                action_name=data.get("name"),
-                data=json.dumps(data),
-            ))
+            original = event.as_dict()
+            data = self.masker.mask_event(original)
+            rows.append({
+                "sender_id": tracker.sender_id,
+                "type_name": event.type_name,
+                "timestamp": data.get("timestamp"),
+                "intent_name": data.get("parse_data", {}).get("intent", {}).get(
+                    INTENT_NAME_KEY),
+                "action_name": data.get("name"),
+                "data": json.dumps(data),
+            })
+            written.append(event if data is original else Event.from_parameters(data))
+        if rows:
+            session.execute(self.SQLEvent.__table__.insert(), rows)
+        return written
 
     def _flush_pending(self, skip: Optional[Text] = None) -> None:
         """Write the events kept while the database was unreachable, oldest first."""
@@ -293,3 +352,7 @@ class ClinicTrackerStore(SQLTrackerStore):
             logger.info("Deleted %d events of conversations idle for more than %d days.",
                         deleted, self.retention_days)
         return deleted
+
+
+def _deserialised(rows: Iterable[Any]) -> List[Event]:
+    return [Event.from_parameters(json.loads(row.data)) for row in rows]

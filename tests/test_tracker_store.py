@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import sqlite3
 import time
 from pathlib import Path
 from typing import Iterator, List
 
+import pytest
 import sqlalchemy.exc
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -175,3 +177,44 @@ async def test_events_written_while_the_database_is_down_are_kept_and_written_la
     assert sum(e["event"] == "session_started" for e in events) == 1
     assert len(events) == before + 8
     assert after.latest_message.text == "message 3"
+
+
+SLOTS = ("exercise", "red_flag", "answers_since_feedback")
+
+
+def random_turn(rng: random.Random, n: int) -> list:
+    """One user turn with the events that change the window: slots, restarts, sessions."""
+    events = []
+    if rng.random() < 0.05:
+        events += [ActionExecuted("action_session_start"), SessionStarted(),
+                   ActionExecuted("action_listen")]
+    events += [UserUttered(f"message {n}", {"name": "greet", "confidence": 1.0})]
+    for _ in range(rng.choice((0, 0, 1, 2))):
+        events.append(SlotSet(rng.choice(SLOTS), rng.randint(0, 3)))
+    if rng.random() < 0.05:
+        events += [Restarted()]
+    events += [ActionExecuted("utter_greet"), BotUttered(f"reply {n}"),
+               ActionExecuted("action_listen")]
+    return events
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_the_window_kept_in_memory_is_the_one_read_from_the_database(tmp_path, seed):
+    """Every retrieve from memory equals a retrieve by a fresh store (which reads the
+    database), over random conversations with slots, restarts and new sessions."""
+    rng = random.Random(seed)
+    size = rng.randint(10, 16)
+    store, reader = make_store(tmp_path, window_events=size), make_store(tmp_path,
+                                                                          window_events=size)
+    hits = 0
+    tracker = await new_conversation(store, "c")
+    for n in range(60):
+        for event in random_turn(rng, n):
+            tracker.update(event)
+        await store.save(tracker)
+        hits += store._recent.get("c") is not None
+        tracker = await store.retrieve("c")
+        reader._recent.clear()
+        expected = await reader.retrieve("c")
+        assert [e.as_dict() for e in tracker.events] == [e.as_dict() for e in expected.events]
+    assert hits >= 50  # the memory is used, not just re-read
