@@ -61,6 +61,24 @@ BASELINE_CONFIG_SOURCE = (ROOT / ".venv" / "lib" / "python3.10" / "site-packages
                           / "cli" / "initial_project" / "config.yml")
 CONFIGS = {"ours": ROOT / "config.yml", "baseline": OUT / "baseline_config.yml"}
 
+
+@dataclass(frozen=True)
+class Deployment:
+    """How one measured assistant runs: which model, endpoints and Rasa workers."""
+    model: str  # a key of CONFIGS
+    endpoints: str
+    workers: int
+    levels: Optional[Tuple[int, ...]] = None  # concurrency levels measured (None: all)
+
+
+def deployments(workers: int) -> Dict[str, Deployment]:
+    """ours: as README "Deployment" runs it on one machine, one Rasa worker per core
+    (SQLite shared by the workers, Redis lock store). baseline: Rasa's defaults, one
+    process. ours_1_process: ours as `make run` starts it, to show what the workers add."""
+    return {"ours": Deployment("ours", "endpoints.workers.yml", workers),
+            "baseline": Deployment("baseline", "endpoints.yml", 1),
+            "ours_1_process": Deployment("ours", "endpoints.yml", 1, levels=(10,))}
+
 LEVELS = (1, 10, 50)
 # Measured messages per concurrency level (enough samples for a p99 at each level).
 MESSAGES = {1: 300, 10: 800, 50: 1000}
@@ -72,6 +90,7 @@ REQUEST_TIMEOUT_S = 30.0
 MEMORY_SAMPLE_S = 0.2
 ROUNDS = 2  # each level's messages in alternating rounds per configuration
 
+DEFAULT_WORKERS = 2  # the targets are for a 2-core machine
 TARGET_P50_MS = 20.0
 TARGET_THROUGHPUT_RATIO = 3.0
 TARGET_TURN_RATIO = 1.5
@@ -260,21 +279,29 @@ def long_summary(conversations: List[List[Reply]], marks: Sequence[int]) -> Dict
 # --- memory -----------------------------------------------------------------------------
 
 
-def tree_rss_mb(process: psutil.Process) -> float:
-    """RSS of a process and its children (in case Rasa forks helpers)."""
-    total = 0
-    for p in [process, *process.children(recursive=True)]:
+def tree(process: psutil.Process) -> List[psutil.Process]:
+    """A process and its children: Rasa's Sanic workers, or helpers it forks."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return [process]
+
+
+def rss_mb(process: psutil.Process) -> Tuple[float, float]:
+    """RSS of the largest process of the tree and of the whole tree, in MB."""
+    sizes = []
+    for p in tree(process):
         try:
-            total += p.memory_info().rss
+            sizes.append(p.memory_info().rss / 2**20)
         except psutil.Error:
             pass
-    return total / 2**20
+    return max(sizes, default=0.0), sum(sizes)
 
 
 def tree_cpu_seconds(process: psutil.Process) -> float:
     """CPU time (user + system) used so far by a process and its children."""
     total = 0.0
-    for p in [process, *process.children(recursive=True)]:
+    for p in tree(process):
         try:
             times = p.cpu_times()
             total += times.user + times.system
@@ -283,22 +310,27 @@ def tree_cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
-def high_water_mb(pid: int) -> float:
-    """The kernel's peak RSS of the process (VmHWM): catches peaks between samples,
-    including the start-up before sampling began."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def high_water_mb(process: psutil.Process) -> float:
+    """The kernel's peak RSS (VmHWM) of the largest process of the tree: catches peaks
+    between samples, including the start-up before sampling began."""
+    peak = 0.0
+    for p in tree(process):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+    return peak
 
 
 class MemorySampler:
-    """Samples the RSS of each named process every MEMORY_SAMPLE_S in a thread; on exit
-    (the processes still running) also reads their high-water marks."""
+    """Samples the RSS of each named process tree every MEMORY_SAMPLE_S in a thread; on
+    exit (the processes still running) also reads their high-water marks. Peaks are per
+    process (the target is per Rasa process), plus the largest total of each tree."""
 
     def __init__(self, processes: Dict[str, subprocess.Popen]) -> None:
         self._processes = {name: psutil.Process(p.pid) for name, p in processes.items()}
         self.sampled = {name: 0.0 for name in self._processes}
+        self.total = {name: 0.0 for name in self._processes}
         self.high_water = {name: 0.0 for name in self._processes}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -311,18 +343,21 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
         for name, process in self._processes.items():
-            self.high_water[name] = high_water_mb(process.pid)
+            self.high_water[name] = high_water_mb(process)
 
     def _run(self) -> None:
         while not self._stop.wait(MEMORY_SAMPLE_S):
             for name, process in self._processes.items():
-                self.sampled[name] = max(self.sampled[name], tree_rss_mb(process))
+                largest, total = rss_mb(process)
+                self.sampled[name] = max(self.sampled[name], largest)
+                self.total[name] = max(self.total[name], total)
 
     def peaks(self) -> Dict[str, float]:
         peaks = {name: max(self.sampled[name], self.high_water[name]) for name in self.sampled}
         for name in self.sampled:
             peaks[f"{name}_sampled"] = self.sampled[name]
             peaks[f"{name}_high_water"] = self.high_water[name]
+            peaks[f"{name}_all_processes"] = self.total[name]
         return peaks
 
 
@@ -416,6 +451,7 @@ class Variant:
     processes: Dict[str, psutil.Process]  # rasa, actions
     memory: MemorySampler
     result: Dict[str, Any]
+    deployment: Deployment
 
     def cpu_seconds(self) -> Dict[str, float]:
         return {name: tree_cpu_seconds(p) for name, p in self.processes.items()}
@@ -442,23 +478,47 @@ def sqlite_store(tmp: Path, endpoints: str) -> Path:
     return tmp / "tracker.db"  # where running_assistant puts it
 
 
-def start(stack: contextlib.ExitStack, name: str, endpoints: str) -> Variant:
-    """Start one configuration's servers (stopped when `stack` closes) and time the start:
+def redis_settings() -> Dict[str, str]:
+    """The Redis of endpoints.workers.yml (REDIS_* if set, else localhost), checked."""
+    settings = {"REDIS_HOST": os.environ.get("REDIS_HOST", "localhost"),
+                "REDIS_PORT": os.environ.get("REDIS_PORT", "6379"),
+                "REDIS_DB": os.environ.get("REDIS_DB", "14")}
+    import redis
+
+    try:
+        redis.Redis(host=settings["REDIS_HOST"], port=int(settings["REDIS_PORT"]),
+                    socket_timeout=2).ping()
+    except redis.RedisError as error:
+        raise SystemExit(f"error: Redis at {settings['REDIS_HOST']}:{settings['REDIS_PORT']} "
+                         f"is unreachable ({error}); our deployment's workers share their "
+                         "conversation locks there. Start Redis or set REDIS_HOST/REDIS_PORT.")
+    return settings
+
+
+def start(stack: contextlib.ExitStack, name: str, deployment: Deployment) -> Variant:
+    """Start one deployment's servers (stopped when `stack` closes) and time the start:
     from Rasa's process start to the first reply to a REST message."""
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{name}-")))
     stack.callback(keep_logs, tmp, name)  # runs after the servers stopped
-    model = MODELS / f"{name}.tar.gz"
-    servers = stack.enter_context(running_assistant(tmp, endpoints=endpoints, model=model))
+    model = MODELS / f"{deployment.model}.tar.gz"
+    env, rasa_env = {}, {}
+    if deployment.workers > 1:
+        env, rasa_env = redis_settings(), {"SANIC_WORKERS": str(deployment.workers)}
+    servers = stack.enter_context(running_assistant(
+        tmp, env_extra=env, endpoints=deployment.endpoints, model=model, rasa_env=rasa_env))
     processes = {k: servers.processes[k] for k in ("rasa", "actions")}
     memory = stack.enter_context(MemorySampler(processes))
     rasa = psutil.Process(servers.processes["rasa"].pid)
     first = asyncio.run(send_all(servers.rasa_url, f"{name}-startup", ["hello"]))[0]
-    result = {"model": str(model.relative_to(ROOT)), "config": str(CONFIGS[name].relative_to(ROOT)),
+    result = {"model": str(model.relative_to(ROOT)),
+              "config": str(CONFIGS[deployment.model].relative_to(ROOT)),
+              "endpoints": deployment.endpoints, "rasa_workers": deployment.workers,
               "startup_s": time.time() - rasa.create_time(), "startup_error": first.error,
-              "rasa_mb_after_startup": tree_rss_mb(rasa)}
+              "rasa_mb_after_startup": rss_mb(rasa)[0]}
     phase(name, f"answered {result['startup_s']:.1f} s after Rasa's start")
-    return Variant(name, servers.rasa_url, sqlite_store(tmp, endpoints),
-                   {k: psutil.Process(p.pid) for k, p in processes.items()}, memory, result)
+    return Variant(name, servers.rasa_url, sqlite_store(tmp, deployment.endpoints),
+                   {k: psutil.Process(p.pid) for k, p in processes.items()}, memory, result,
+                   deployment)
 
 
 def warm_up(variant: Variant) -> None:
@@ -474,15 +534,17 @@ def warm_up(variant: Variant) -> None:
 
 
 def in_turns(variants: List[Variant], index: int) -> List[Variant]:
-    """Alternate which configuration goes first, so a change in the machine's background
-    load hits both alike."""
+    """Alternate the order of the deployments, so a change in the machine's background
+    load hits them alike."""
     return variants if index % 2 == 0 else variants[::-1]
 
 
-def measure_levels(variants: List[Variant], budgets: Dict[int, int]) -> None:
+def measure_levels(all_variants: List[Variant], budgets: Dict[int, int]) -> None:
     for users in LEVELS:
-        phase("both", f"{users} concurrent conversation(s), {budgets[users]} messages each, "
-                      f"in {ROUNDS} alternating rounds")
+        variants = [v for v in all_variants
+                    if v.deployment.levels is None or users in v.deployment.levels]
+        phase("all", f"{users} concurrent conversation(s), {budgets[users]} messages each, "
+                     f"in {ROUNDS} alternating rounds")
         load = os.getloadavg()[0]
         replies: Dict[str, List[Reply]] = {v.name: [] for v in variants}
         wall = {v.name: 0.0 for v in variants}
@@ -516,24 +578,26 @@ def measure_long(variants: List[Variant], turns: int, marks: Sequence[int], key:
         v.result[key] = long_summary(done[v.name], marks)
 
 
-def measure(names: Sequence[str], endpoints: str, quick: bool) -> Dict[str, Dict[str, Any]]:
-    """Start every configuration, then run each phase on all of them in turn."""
+def measure(plans: Dict[str, Deployment], quick: bool) -> Dict[str, Dict[str, Any]]:
+    """Start every deployment, then run each phase on all of them in turn (the long
+    conversations only on those measured at every level)."""
     steps = plan(quick)
     with contextlib.ExitStack() as stack:
-        variants = [start(stack, name, endpoints) for name in names]
-        for v in variants:
+        started = [start(stack, name, deployment) for name, deployment in plans.items()]
+        for v in started:
             warm_up(v)
-        measure_levels(variants, steps.budgets)
-        phase("both", f"{len(LONG_CYCLES)} long conversations of {steps.turns} turns")
+        measure_levels(started, steps.budgets)
+        variants = [v for v in started if v.deployment.levels is None]
+        phase("all", f"{len(LONG_CYCLES)} long conversations of {steps.turns} turns")
         measure_long(variants, steps.turns, steps.marks, "long_empty")
         for v in variants:
             phase(v.name, f"storing {steps.stored:,} conversations in the tracker store")
             v.result["prefill"] = prefill_store(v.db, f"{v.name}-template", steps.stored)
-        phase("both", f"long conversations again with {steps.stored:,} stored conversations")
+        phase("all", f"long conversations again with {steps.stored:,} stored conversations")
         measure_long(variants, steps.turns, steps.marks, "long_prefilled")
-    for v in variants:  # the servers have stopped: the samplers hold the peaks
+    for v in started:  # the servers have stopped: the samplers hold the peaks
         v.result["memory_mb"] = v.memory.peaks()
-    return {v.name: v.result for v in variants}
+    return {v.name: v.result for v in started}
 
 
 def phase(name: str, text: str) -> None:
@@ -552,11 +616,19 @@ def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a / b if a is not None and b not in (None, 0) else None
 
 
-def ratios(ours: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Optional[float]]:
-    """ours / baseline for the figures the issue asks about."""
+def ratios(ours: Dict[str, Any], base: Dict[str, Any],
+           single: Optional[Dict[str, Any]] = None) -> Dict[str, Optional[float]]:
+    """ours / baseline for the figures the issue asks about (and, for ours in one
+    process, `single`, the two that show what the workers add)."""
+    single_level = (single or {}).get("levels", {}).get("10", {})
     return {
         "messages_per_s_10": ratio(ours["levels"]["10"]["messages_per_s"],
                                    base["levels"]["10"]["messages_per_s"]),
+        "messages_per_s_10_one_process": ratio(single_level.get("messages_per_s"),
+                                               base["levels"]["10"]["messages_per_s"]),
+        "rasa_cpu_ms_per_message_10_one_process": ratio(
+            single_level.get("cpu_ms_per_message", {}).get("rasa"),
+            base["levels"]["10"]["cpu_ms_per_message"]["rasa"]),
         "p50_ms_1": ratio(ours["levels"]["1"]["p50_ms"], base["levels"]["1"]["p50_ms"]),
         "turn_ratio_empty": ratio(ours["long_empty"]["last_over_first"],
                                   base["long_empty"]["last_over_first"]),
@@ -580,6 +652,7 @@ def targets(results: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
         return []
     ours = results["ours"]
     marks = list(ours["long_empty"]["turn_ms"])
+    workers = ours["rasa_workers"]
     first, last = marks[0], marks[-1]
     checks = [
         ("p50 latency, 1 user (ms)", ours["levels"]["1"]["p50_ms"], "<=", TARGET_P50_MS),
@@ -589,11 +662,11 @@ def targets(results: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
         (f"turn {last} ({ours['prefill']['conversations']:,} stored) / turn {first} "
          "(empty store)", ours["long_prefilled"]["turn_ms"][last]
          / ours["long_empty"]["turn_ms"][first], "<=", TARGET_TURN_RATIO),
-        ("peak memory of the Rasa process (MB)", ours["memory_mb"]["rasa"], "<",
+        ("peak memory of a Rasa process (MB)", ours["memory_mb"]["rasa"], "<",
          TARGET_MEMORY_MB),
     ]
     if "baseline" in results:
-        checks.insert(1, ("messages/s at 10 users, ours / baseline",
+        checks.insert(1, (f"messages/s at 10 users, ours ({workers} workers) / baseline",
                           ratios(ours, results["baseline"])["messages_per_s_10"], ">=",
                           TARGET_THROUGHPUT_RATIO))
     compare = {"<=": lambda v, t: v <= t, "<": lambda v, t: v < t, ">=": lambda v, t: v >= t}
@@ -626,8 +699,11 @@ def table_rows(result: Dict[str, Any]) -> List[Tuple[str, Optional[float], int]]
         rows += [(f"turn {mark} ms ({label})", long["turn_ms"][mark], 1) for mark in marks]
         rows += [(f"turn {marks[-1]} / turn {marks[0]} ({label})", long["last_over_first"], 2),
                  (f"long conversation errors ({label})", long["errors"], 0)]
-    rows += [("memory after start-up, Rasa MB", result["rasa_mb_after_startup"], 0),
-             ("peak memory, Rasa MB", result["memory_mb"]["rasa"], 0),
+    rows += [("Rasa worker processes", result["rasa_workers"], 0),
+             ("memory after start-up, Rasa MB", result["rasa_mb_after_startup"], 0),
+             ("peak memory, largest Rasa process MB", result["memory_mb"]["rasa"], 0),
+             ("peak memory, all Rasa processes MB", result["memory_mb"]["rasa_all_processes"],
+              0),
              ("peak memory, action server MB", result["memory_mb"]["actions"], 0),
              ("start-up s (process start to 1st reply)", result["startup_s"], 1),
              ("training s (cold cache)", result["training_s"], 0),
@@ -636,7 +712,7 @@ def table_rows(result: Dict[str, Any]) -> List[Tuple[str, Optional[float], int]]
 
 
 def print_table(results: Dict[str, Dict[str, Any]]) -> None:
-    names = list(results)
+    names = [name for name in results if "long_empty" in results[name]]
     columns = [table_rows(results[name]) for name in names]
     header = f"{'':44}" + "".join(f"{name:>12}" for name in names)
     if len(names) == 2:
@@ -645,9 +721,23 @@ def print_table(results: Dict[str, Dict[str, Any]]) -> None:
     for index, (label, _, digits) in enumerate(columns[0]):
         values = [column[index][1] for column in columns]
         line = f"{label:44}" + "".join(f"{fmt(v, digits):>12}" for v in values)
-        if len(values) == 2 and "errors" not in label:
+        if len(values) == 2 and "errors" not in label and "processes" not in label:
             line += f"{fmt(ratio(values[0], values[1]), 2):>12}"
         print(line)
+    single, base = results.get("ours_1_process"), results.get("baseline")
+    if single and base:
+        level, base_level = single["levels"]["10"], base["levels"]["10"]
+        print("\nours in one Rasa process (endpoints.yml, as `make run` starts it), 10 users:")
+        for label, key, digits in (("messages/s", "messages_per_s", 1), ("p50 ms", "p50_ms", 1),
+                                   ("p95 ms", "p95_ms", 1), ("errors", "errors", 0)):
+            print(f"  {label:40}{fmt(level[key], digits):>12}{fmt(base_level[key], digits):>12}"
+                  + ("" if key == "errors" else
+                     f"{fmt(ratio(level[key], base_level[key]), 2):>12}"))
+        cpu, base_cpu = level["cpu_ms_per_message"]["rasa"], base_level["cpu_ms_per_message"]["rasa"]
+        print(f"  {'CPU ms/message, Rasa':40}{fmt(cpu):>12}{fmt(base_cpu):>12}"
+              f"{fmt(ratio(cpu, base_cpu), 2):>12}")
+        print(f"  {'peak memory, Rasa MB':40}{fmt(single['memory_mb']['rasa'], 0):>12}"
+              f"{fmt(base['memory_mb']['rasa'], 0):>12}")
 
 
 def print_targets(checks: List[Dict[str, Any]]) -> None:
@@ -669,6 +759,7 @@ def chart(results: Dict[str, Dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = {name: r for name, r in results.items() if "long_empty" in r}  # full runs
     fig, (bars, turns) = plt.subplots(1, 2, figsize=(13, 5))
     draw_percentiles(bars, results)
     draw_turns(turns, results)
@@ -734,9 +825,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="a fifth of the messages, short conversations, 1,000 stored "
                              "conversations (for development; targets still checked)")
-    parser.add_argument("--only", choices=list(CONFIGS), help="measure one configuration")
-    parser.add_argument("--endpoints", default="endpoints.yml",
-                        help="endpoints file (must use the SQLite tracker store)")
+    parser.add_argument("--only", choices=list(CONFIGS),
+                        help="measure one configuration's deployments")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"Rasa workers of our deployment (default {DEFAULT_WORKERS}, one "
+                             "per core of the machine the targets are set for)")
     return parser.parse_args()
 
 
@@ -745,11 +838,12 @@ def main() -> int:
     (OUT / "logs").mkdir(parents=True, exist_ok=True)
     began, load_before = time.time(), os.getloadavg()
     names = [args.only] if args.only else list(CONFIGS)
+    plans = {name: d for name, d in deployments(args.workers).items() if d.model in names}
     training = trained_models(names, args.reuse_models)
-    results = measure(names, args.endpoints, args.quick)
-    for name in names:
-        results[name]["training_s"] = training[name]
-        results[name]["untrained_components"] = skipped_components(name)
+    results = measure(plans, args.quick)
+    for name, deployment in plans.items():
+        results[name]["training_s"] = training[deployment.model]
+        results[name]["untrained_components"] = skipped_components(deployment.model)
     checks = targets(results)
     report = {
         "machine": {"cpus": os.cpu_count(), "load_average_before": load_before,
@@ -758,17 +852,19 @@ def main() -> int:
                     "duration_s": time.time() - began},
         "settings": {"levels": LEVELS, "messages": MESSAGES, "long_turns": LONG_TURNS,
                      "long_cycles": LONG_CYCLES, "stored_conversations": STORED_CONVERSATIONS,
-                     "quick": args.quick, "endpoints": args.endpoints},
+                     "quick": args.quick,
+                     "deployments": {name: vars(d) for name, d in plans.items()}},
         "results": results,
-        "ratios_ours_over_baseline": (ratios(results["ours"], results["baseline"])
-                                      if len(results) == 2 else None),
+        "ratios_ours_over_baseline": (
+            ratios(results["ours"], results["baseline"], results.get("ours_1_process"))
+            if "ours" in results and "baseline" in results else None),
         "targets": checks,
     }
     (OUT / "bench.json").write_text(json.dumps(report, indent=2))
     chart(results, OUT / "bench.png")
     print_table(results)
     for name, result in results.items():
-        if result["untrained_components"]:
+        if result["untrained_components"] and "long_empty" in result:
             print(f"({name}: Rasa skipped training {', '.join(result['untrained_components'])}"
                   " for lack of data)")
     print_targets(checks)

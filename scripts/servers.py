@@ -55,10 +55,12 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                       endpoints: str = "endpoints.yml",
                       rasa_port: Optional[int] = None,
                       model: Path = MODEL,
-                      rasa_processes: int = 1) -> Iterator[Servers]:
+                      rasa_processes: int = 1,
+                      rasa_env: Optional[Dict[str, str]] = None) -> Iterator[Servers]:
     """Action server + `rasa_processes` Rasa processes [+ the page], with a committed
     endpoints file (its ${VAR}s come from `env_extra`). A SQLite tracker store is moved
-    into `tmp`; the channels are the ones `env_extra` enables."""
+    into `tmp`; the channels are the ones `env_extra` enables. `rasa_env` is for the Rasa
+    processes only (e.g. SANIC_WORKERS, which the action server would also obey)."""
     actions_port, web_port = free_port(), free_port()
     names = ["rasa"] + [f"rasa{n}" for n in range(2, rasa_processes + 1)]
     ports = {name: free_port() for name in names}
@@ -90,7 +92,8 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
         commands[name] = ([str(BIN / "rasa"), "run", "--model", str(model),
                            "--endpoints", str(endpoints_file), "--credentials", str(credentials),
                            "--interface", "127.0.0.1", "--port", str(port), "--cors", web_origin],
-                          {**env, "RASA_PORT": str(port)}, f"{rasa_urls[name]}/")
+                          {**env, **(rasa_env or {}), "RASA_PORT": str(port)},
+                          f"{rasa_urls[name]}/")
     if with_web:
         commands["web"] = ([sys.executable, "scripts/serve_web.py"],
                            {**env, "WEB_PORT": str(web_port),

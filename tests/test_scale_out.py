@@ -379,3 +379,67 @@ def test_the_lock_store_orders_messages_that_reach_both_processes_at_once(cluste
             (t.text, sent[t.text].replies) for t in stored]
         assert_real_answers(stored)
     assert_no_lock_left(cluster, senders)
+
+
+# --- several workers of one Rasa process (endpoints.workers.yml) ---------------------------
+
+def sqlite_turns(db: Path, sender: str) -> List[Turn]:
+    """As `stored_turns`, from a SQLite tracker store."""
+    import sqlite3
+
+    turns: List[Turn] = []
+    opening: List[Optional[str]] = []
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        rows = connection.execute("select data from events where sender_id = ? order by id",
+                                  (sender,)).fetchall()
+    for (data,) in rows:
+        event = json.loads(data)
+        if event["event"] == "user":
+            turns.append(Turn(event["text"], opening if not turns else []))
+        elif event["event"] == "bot":
+            (turns[-1].replies if turns else opening).append(event.get("text"))
+    return turns
+
+
+def test_two_sanic_workers_share_the_sqlite_store_and_the_redis_locks(tmp_path):
+    """`SANIC_WORKERS=2` with endpoints.workers.yml (the deployment `make bench` measures):
+    the kernel spreads connections over both workers, so consecutive messages of one
+    conversation reach either; every tracker must still be complete and in order."""
+    import psutil
+
+    if not MODEL.exists():
+        pytest.skip("no trained model: run `make train`")
+    if not redis_available():
+        pytest.skip(f"Redis is not running on {REDIS['REDIS_HOST']}:{REDIS['REDIS_PORT']}")
+    conversations, length = 12, 8
+    run = uuid.uuid4().hex[:6]
+    senders = [f"workers-{run}-{i:02d}" for i in range(conversations)]
+    with running_assistant(tmp_path, REDIS, endpoints="endpoints.workers.yml",
+                           rasa_env={"SANIC_WORKERS": "2"}) as servers:
+        workers = psutil.Process(servers.processes["rasa"].pid).children(recursive=True)
+        cpu_before = [w.cpu_times().user + w.cpu_times().system for w in workers]
+
+        def converse(index: int) -> Tuple[List[Turn], List[str]]:
+            turns, errors = [], []
+            for text in script(index, length):
+                # A new connection per message, so that either worker may take it.
+                turn, error, _ = send(requests.Session(), servers.rasa_url, senders[index],
+                                      text)
+                errors += [error] if error else []
+                turns += [turn] if turn else []
+            return turns, errors
+
+        with ThreadPoolExecutor(max_workers=conversations) as pool:
+            results = list(pool.map(converse, range(conversations)))
+        cpu_used = [w.cpu_times().user + w.cpu_times().system - before
+                    for w, before in zip(workers, cpu_before)]
+    print(f"\n2 Sanic workers: {conversations} conversations x {length} messages; CPU seconds "
+          f"per worker {[round(c, 1) for c in cpu_used]}")
+    assert [e for _, errors in results for e in errors] == []
+    assert len(workers) == 2 and all(c > 1.0 for c in cpu_used)  # both answered messages
+    for sender, (turns, _) in zip(senders, results):
+        assert sqlite_turns(tmp_path / "tracker.db", sender) == turns
+        assert_real_answers(turns)
+    assert [s for s in senders if redis.Redis(
+        host=REDIS["REDIS_HOST"], port=int(REDIS["REDIS_PORT"]),
+        db=int(REDIS["REDIS_DB"])).exists(f"lock:{s}")] == []
