@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.fill_tracker_store import insert_copies, recorded  # noqa: E402
-from scripts.servers import BIN, running_assistant  # noqa: E402
+from scripts.servers import BIN, running_assistant, running_haproxy  # noqa: E402
 
 OUT = ROOT / "results" / "bench"
 MODELS = OUT / "models"
@@ -64,18 +64,19 @@ CONFIGS = {"ours": ROOT / "config.yml", "baseline": OUT / "baseline_config.yml"}
 
 @dataclass(frozen=True)
 class Deployment:
-    """How one measured assistant runs: which model, endpoints and Rasa workers."""
+    """How one measured assistant runs: which model, endpoints and Rasa processes."""
     model: str  # a key of CONFIGS
     endpoints: str
-    workers: int
+    processes: int  # 1, or 2 behind HAProxy (deploy/haproxy.cfg)
     levels: Optional[Tuple[int, ...]] = None  # concurrency levels measured (None: all)
 
 
-def deployments(workers: int) -> Dict[str, Deployment]:
-    """ours: as README "Deployment" runs it on one machine, one Rasa worker per core
-    (SQLite shared by the workers, Redis lock store). baseline: Rasa's defaults, one
-    process. ours_1_process: ours as `make run` starts it, to show what the workers add."""
-    return {"ours": Deployment("ours", "endpoints.workers.yml", workers),
+def deployments() -> Dict[str, Deployment]:
+    """ours: as README "Deployment" runs it on one 2-core machine: two Rasa processes
+    behind HAProxy, which keeps each conversation on one of them (SQLite shared by both,
+    Redis lock store). baseline: Rasa's defaults, one process. ours_1_process: ours as
+    `make run` starts it, to show what the second process adds."""
+    return {"ours": Deployment("ours", "endpoints.workers.yml", 2),
             "baseline": Deployment("baseline", "endpoints.yml", 1),
             "ours_1_process": Deployment("ours", "endpoints.yml", 1, levels=(10,))}
 
@@ -90,7 +91,6 @@ REQUEST_TIMEOUT_S = 30.0
 MEMORY_SAMPLE_S = 0.2
 ROUNDS = 2  # each level's messages in alternating rounds per configuration
 
-DEFAULT_WORKERS = 2  # the targets are for a 2-core machine
 TARGET_P50_MS = 20.0
 TARGET_THROUGHPUT_RATIO = 3.0
 TARGET_TURN_RATIO = 1.5
@@ -280,7 +280,7 @@ def long_summary(conversations: List[List[Reply]], marks: Sequence[int]) -> Dict
 
 
 def tree(process: psutil.Process) -> List[psutil.Process]:
-    """A process and its children: Rasa's Sanic workers, or helpers it forks."""
+    """A process and its children (Sanic workers, helpers it may fork)."""
     try:
         return [process, *process.children(recursive=True)]
     except psutil.Error:
@@ -327,8 +327,8 @@ class MemorySampler:
     exit (the processes still running) also reads their high-water marks. Peaks are per
     process (the target is per Rasa process), plus the largest total of each tree."""
 
-    def __init__(self, processes: Dict[str, subprocess.Popen]) -> None:
-        self._processes = {name: psutil.Process(p.pid) for name, p in processes.items()}
+    def __init__(self, processes: Dict[str, List[psutil.Process]]) -> None:
+        self._processes = processes
         self.sampled = {name: 0.0 for name in self._processes}
         self.total = {name: 0.0 for name in self._processes}
         self.high_water = {name: 0.0 for name in self._processes}
@@ -342,15 +342,15 @@ class MemorySampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        for name, process in self._processes.items():
-            self.high_water[name] = high_water_mb(process)
+        for name, group in self._processes.items():
+            self.high_water[name] = max(high_water_mb(p) for p in group)
 
     def _run(self) -> None:
         while not self._stop.wait(MEMORY_SAMPLE_S):
-            for name, process in self._processes.items():
-                largest, total = rss_mb(process)
-                self.sampled[name] = max(self.sampled[name], largest)
-                self.total[name] = max(self.total[name], total)
+            for name, group in self._processes.items():
+                sizes = [rss_mb(p) for p in group]
+                self.sampled[name] = max(self.sampled[name], *(largest for largest, _ in sizes))
+                self.total[name] = max(self.total[name], sum(total for _, total in sizes))
 
     def peaks(self) -> Dict[str, float]:
         peaks = {name: max(self.sampled[name], self.high_water[name]) for name in self.sampled}
@@ -426,7 +426,10 @@ def prefill_store(db_path: Path, template: str, conversations: int) -> Dict[str,
     try:
         templates = recorded(db, template)
         if not templates:
-            raise RuntimeError(f"conversation {template!r} is not in {db_path}")
+            senders = [row for row in db.execute(
+                "SELECT sender_id, count(*) FROM events GROUP BY sender_id LIMIT 5")]
+            raise RuntimeError(f"conversation {template!r} is not in {db_path} "
+                               f"(templates there: {senders})")
         start = time.perf_counter()
         now = time.time()
         with db:
@@ -448,13 +451,14 @@ class Variant:
     name: str
     url: str
     db: Path
-    processes: Dict[str, psutil.Process]  # rasa, actions
+    processes: Dict[str, List[psutil.Process]]  # rasa (one or two), actions
     memory: MemorySampler
     result: Dict[str, Any]
     deployment: Deployment
 
     def cpu_seconds(self) -> Dict[str, float]:
-        return {name: tree_cpu_seconds(p) for name, p in self.processes.items()}
+        return {name: sum(tree_cpu_seconds(p) for p in group)
+                for name, group in self.processes.items()}
 
 
 @dataclass
@@ -490,8 +494,9 @@ def redis_settings() -> Dict[str, str]:
                     socket_timeout=2).ping()
     except redis.RedisError as error:
         raise SystemExit(f"error: Redis at {settings['REDIS_HOST']}:{settings['REDIS_PORT']} "
-                         f"is unreachable ({error}); our deployment's workers share their "
-                         "conversation locks there. Start Redis or set REDIS_HOST/REDIS_PORT.")
+                         f"is unreachable ({error}); our deployment's Rasa processes share "
+                         "their conversation locks there. Start Redis or set REDIS_HOST/"
+                         "REDIS_PORT.")
     return settings
 
 
@@ -501,24 +506,28 @@ def start(stack: contextlib.ExitStack, name: str, deployment: Deployment) -> Var
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{name}-")))
     stack.callback(keep_logs, tmp, name)  # runs after the servers stopped
     model = MODELS / f"{deployment.model}.tar.gz"
-    env, rasa_env = {}, {}
-    if deployment.workers > 1:
-        env, rasa_env = redis_settings(), {"SANIC_WORKERS": str(deployment.workers)}
+    env = redis_settings() if deployment.processes > 1 else {}
     servers = stack.enter_context(running_assistant(
-        tmp, env_extra=env, endpoints=deployment.endpoints, model=model, rasa_env=rasa_env))
-    processes = {k: servers.processes[k] for k in ("rasa", "actions")}
+        tmp, env_extra=env, endpoints=deployment.endpoints, model=model,
+        rasa_processes=deployment.processes))
+    url = servers.rasa_url
+    if deployment.processes > 1:
+        url = stack.enter_context(running_haproxy(
+            tmp, *(u.split("://", 1)[1] for u in servers.rasa_urls.values())))
+    processes = {"rasa": [psutil.Process(servers.processes[name].pid)
+                          for name in servers.rasa_urls],
+                 "actions": [psutil.Process(servers.processes["actions"].pid)]}
     memory = stack.enter_context(MemorySampler(processes))
-    rasa = psutil.Process(servers.processes["rasa"].pid)
-    first = asyncio.run(send_all(servers.rasa_url, f"{name}-startup", ["hello"]))[0]
+    first = asyncio.run(send_all(url, f"{name}-startup", ["hello"]))[0]
+    started = min(p.create_time() for p in processes["rasa"])
     result = {"model": str(model.relative_to(ROOT)),
               "config": str(CONFIGS[deployment.model].relative_to(ROOT)),
-              "endpoints": deployment.endpoints, "rasa_workers": deployment.workers,
-              "startup_s": time.time() - rasa.create_time(), "startup_error": first.error,
-              "rasa_mb_after_startup": rss_mb(rasa)[0]}
+              "endpoints": deployment.endpoints, "rasa_processes": deployment.processes,
+              "startup_s": time.time() - started, "startup_error": first.error,
+              "rasa_mb_after_startup": max(rss_mb(p)[0] for p in processes["rasa"])}
     phase(name, f"answered {result['startup_s']:.1f} s after Rasa's start")
-    return Variant(name, servers.rasa_url, sqlite_store(tmp, deployment.endpoints),
-                   {k: psutil.Process(p.pid) for k, p in processes.items()}, memory, result,
-                   deployment)
+    return Variant(name, url, sqlite_store(tmp, deployment.endpoints), processes, memory,
+                   result, deployment)
 
 
 def warm_up(variant: Variant) -> None:
@@ -619,7 +628,7 @@ def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 def ratios(ours: Dict[str, Any], base: Dict[str, Any],
            single: Optional[Dict[str, Any]] = None) -> Dict[str, Optional[float]]:
     """ours / baseline for the figures the issue asks about (and, for ours in one
-    process, `single`, the two that show what the workers add)."""
+    process, `single`, the two that show what the second process adds)."""
     single_level = (single or {}).get("levels", {}).get("10", {})
     return {
         "messages_per_s_10": ratio(ours["levels"]["10"]["messages_per_s"],
@@ -652,7 +661,7 @@ def targets(results: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
         return []
     ours = results["ours"]
     marks = list(ours["long_empty"]["turn_ms"])
-    workers = ours["rasa_workers"]
+    processes = ours["rasa_processes"]
     first, last = marks[0], marks[-1]
     checks = [
         ("p50 latency, 1 user (ms)", ours["levels"]["1"]["p50_ms"], "<=", TARGET_P50_MS),
@@ -666,7 +675,7 @@ def targets(results: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
          TARGET_MEMORY_MB),
     ]
     if "baseline" in results:
-        checks.insert(1, (f"messages/s at 10 users, ours ({workers} workers) / baseline",
+        checks.insert(1, (f"messages/s at 10 users, ours ({processes} processes) / baseline",
                           ratios(ours, results["baseline"])["messages_per_s_10"], ">=",
                           TARGET_THROUGHPUT_RATIO))
     compare = {"<=": lambda v, t: v <= t, "<": lambda v, t: v < t, ">=": lambda v, t: v >= t}
@@ -699,7 +708,7 @@ def table_rows(result: Dict[str, Any]) -> List[Tuple[str, Optional[float], int]]
         rows += [(f"turn {mark} ms ({label})", long["turn_ms"][mark], 1) for mark in marks]
         rows += [(f"turn {marks[-1]} / turn {marks[0]} ({label})", long["last_over_first"], 2),
                  (f"long conversation errors ({label})", long["errors"], 0)]
-    rows += [("Rasa worker processes", result["rasa_workers"], 0),
+    rows += [("Rasa processes", result["rasa_processes"], 0),
              ("memory after start-up, Rasa MB", result["rasa_mb_after_startup"], 0),
              ("peak memory, largest Rasa process MB", result["memory_mb"]["rasa"], 0),
              ("peak memory, all Rasa processes MB", result["memory_mb"]["rasa_all_processes"],
@@ -827,9 +836,6 @@ def parse_args() -> argparse.Namespace:
                              "conversations (for development; targets still checked)")
     parser.add_argument("--only", choices=list(CONFIGS),
                         help="measure one configuration's deployments")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                        help=f"Rasa workers of our deployment (default {DEFAULT_WORKERS}, one "
-                             "per core of the machine the targets are set for)")
     return parser.parse_args()
 
 
@@ -838,7 +844,7 @@ def main() -> int:
     (OUT / "logs").mkdir(parents=True, exist_ok=True)
     began, load_before = time.time(), os.getloadavg()
     names = [args.only] if args.only else list(CONFIGS)
-    plans = {name: d for name, d in deployments(args.workers).items() if d.model in names}
+    plans = {name: d for name, d in deployments().items() if d.model in names}
     training = trained_models(names, args.reuse_models)
     results = measure(plans, args.quick)
     for name, deployment in plans.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "assistant.tar.gz"
 BIN = ROOT / ".venv" / "bin"
+HAPROXY = shutil.which("haproxy") or next(
+    (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
+HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
+SERVER_HEADER = "X-Rasa-Server"  # set by deploy/haproxy.cfg
 
 
 def free_port() -> int:
@@ -113,3 +118,33 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
             process.terminate()
         for process in processes.values():
             process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def running_haproxy(tmp: Path, rasa1: str, rasa2: str) -> Iterator[str]:
+    """deploy/haproxy.cfg as it is, in front of `rasa1` and `rasa2` (host:port)."""
+    port = free_port()
+    # The config re-resolves names through the DNS servers of resolv.conf (Docker's, in
+    # docker-compose.yml), which need not know "localhost": a server whose name stops
+    # resolving goes into maintenance after `hold valid` (10 s). So: addresses.
+    rasa1, rasa2 = (addr.replace("localhost:", "127.0.0.1:") for addr in (rasa1, rasa2))
+    env = {**os.environ, "LB_PORT": str(port), "RASA1_ADDR": rasa1, "RASA2_ADDR": rasa2}
+    log = tmp / "haproxy.log"
+    if HAPROXY is None:
+        raise RuntimeError("haproxy is not installed (`apt-get install haproxy`)")
+    process = subprocess.Popen([HAPROXY, "-f", str(HAPROXY_CFG), "-db"], env=env,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # Up when round robin (any path but the channels') reaches both processes.
+        deadline, seen = time.monotonic() + 30, set()
+        while seen != {"rasa1", "rasa2"}:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"HAProxy did not come up:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(requests.RequestException):
+                seen.add(requests.get(f"{url}/", timeout=2).headers.get(SERVER_HEADER))
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

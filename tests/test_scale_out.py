@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -26,13 +23,10 @@ import pytest
 import redis
 import requests
 
-from scripts.servers import MODEL, ROOT, free_port, running_assistant
+from scripts.servers import (HAPROXY, MODEL, ROOT, SERVER_HEADER, running_assistant,
+                             running_haproxy)
 from tests.services import PG, REDIS, postgres, postgres_available, redis_available
 
-HAPROXY = shutil.which("haproxy") or next(
-    (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
-HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
-SERVER_HEADER = "X-Rasa-Server"  # set by deploy/haproxy.cfg
 ENDPOINTS = ROOT / "endpoints.postgres.yml"  # used as committed, like docker-compose.yml
 
 NO_HAPROXY = "haproxy is not installed (`apt-get install haproxy`; .ci/run does)"
@@ -53,30 +47,6 @@ def test_each_process_calls_actions_through_its_own_port(monkeypatch):
 
 
 # --- HAProxy ---------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def running_haproxy(tmp: Path, rasa1: str, rasa2: str) -> Iterator[str]:
-    """deploy/haproxy.cfg as it is, in front of `rasa1` and `rasa2` (host:port)."""
-    port = free_port()
-    env = {**os.environ, "LB_PORT": str(port), "RASA1_ADDR": rasa1, "RASA2_ADDR": rasa2}
-    log = tmp / "haproxy.log"
-    process = subprocess.Popen([HAPROXY, "-f", str(HAPROXY_CFG), "-db"], env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        # Up when round robin (any path but the channels') reaches both processes.
-        deadline, seen = time.monotonic() + 30, set()
-        while seen != {"rasa1", "rasa2"}:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"HAProxy did not come up:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(requests.RequestException):
-                seen.add(requests.get(f"{url}/", timeout=2).headers.get(SERVER_HEADER))
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
 
 class NamedServer:
     """A stand-in for a Rasa process: answers every request with 200 and its name."""
