@@ -3,24 +3,32 @@ measured against the same domain and data trained with Rasa's default `config.ym
 
 Two configurations: "ours" (config.yml) and "baseline" (the config.yml `rasa init`
 writes: its pipeline and policies are commented out, so Rasa uses its defaults, DIET,
-ResponseSelector, Memoization, TED and rules).
+ResponseSelector, Memoization, TED and rules). Three deployments (`deployments()`):
+"ours" as README "Deployment" runs it on a 2-core machine (two Rasa processes behind
+HAProxy, endpoints.workers.yml), "baseline" as Rasa runs by default (one process,
+endpoints.yml), and "ours_1_process" (one process, endpoints.yml, as `make run` starts
+it; 10 users only), which shows what the second process adds.
 
-1. Train both into results/bench/models/ with a cold cache and PYTHONHASHSEED=0 (timed).
-2. Start both (action server + Rasa, scripts/servers.py, the committed endpoints), one
-   after the other; start-up = Rasa's process start until its first REST reply.
+1. Train both configurations into results/bench/models/ with a cold cache and
+   PYTHONHASHSEED=0 (timed).
+2. Start every deployment (action server + Rasa, scripts/servers.py, the committed
+   endpoints), one after the other; start-up = Rasa's process start until its first
+   REST reply.
 3. Warm-up: every message of the mix once (not measured).
 4. 1, 10 and 50 simulated users over REST, each running its own conversations back to
-   back (think time 0): p50/p95/p99 latency, messages per second, errors.
+   back (think time 0): p50/p95/p99 latency, messages per second, CPU per message,
+   errors.
 5. Long conversations (LONG_TURNS turns): latency at turns 5, 100 and 200; then again
    after 100,000 conversations were stored in the SQLite tracker store.
 6. Peak RSS of each Rasa process (psutil samples and the kernel's high-water mark).
 
-The machine is shared, so every phase alternates between the two configurations
-(which goes first changes each round): background load hits both alike and the ratios
-stay fair even when the absolute numbers are noisy.
+The machine is shared, so every phase alternates between the deployments (the order
+changes each round): background load hits them alike and the ratios stay fair even when
+the absolute numbers are noisy.
 
 Prints a table, writes results/bench/bench.json and bench.png, exits 1 if a target is
-missed. Usage: python scripts/bench.py [--reuse-models] [--quick] [--only ours]
+missed. Needs Redis (REDIS_HOST/REDIS_PORT, default localhost:6379) and HAProxy.
+Usage: python scripts/bench.py [--reuse-models] [--quick] [--only ours]
 """
 from __future__ import annotations
 
@@ -52,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.fill_tracker_store import insert_copies, recorded  # noqa: E402
-from scripts.servers import BIN, running_assistant, running_haproxy  # noqa: E402
+from scripts.servers import BIN, HAPROXY, running_assistant, running_haproxy  # noqa: E402
 
 OUT = ROOT / "results" / "bench"
 MODELS = OUT / "models"
@@ -845,6 +853,11 @@ def main() -> int:
     began, load_before = time.time(), os.getloadavg()
     names = [args.only] if args.only else list(CONFIGS)
     plans = {name: d for name, d in deployments().items() if d.model in names}
+    if any(d.processes > 1 for d in plans.values()):  # before the long training
+        if HAPROXY is None:
+            raise SystemExit("error: haproxy is not installed (`apt-get install haproxy`); "
+                             "our deployment's two Rasa processes run behind it")
+        redis_settings()
     training = trained_models(names, args.reuse_models)
     results = measure(plans, args.quick)
     for name, deployment in plans.items():
