@@ -1,6 +1,7 @@
 """Scale-out: two Rasa processes behind HAProxy (deploy/haproxy.cfg, the file
 docker-compose.yml uses), sharing one action server, a PostgreSQL tracker store
-(endpoints.postgres.yml) and the Redis lock store (stores/lock_store.py).
+(endpoints.postgres.yml) and the Redis lock store (stores/lock_store.py); and two Sanic
+workers of one Rasa process sharing SQLite (endpoints.workers.yml).
 
 Run alone: PYTHONHASHSEED=0 .venv/bin/python -m pytest tests/test_scale_out.py -q -rP
 (-rP prints the measured numbers)."""
