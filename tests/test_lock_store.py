@@ -150,7 +150,9 @@ def test_rasas_store_hands_out_one_ticket_twice(prefix, monkeypatch):
     assert [ticket.number for ticket in lock.tickets] == [0]  # one write was lost, too
 
 
-def test_ours_retries_and_hands_out_the_next_ticket(prefix, monkeypatch):
+def test_ours_hands_out_the_next_ticket(prefix, monkeypatch):
+    # Its read-change-write runs inside Redis (a Lua script), where nothing can come
+    # between the read and the write: the same two requests get two tickets.
     assert sorted(_both_read_before_either_writes(ClinicRedisLockStore, prefix, monkeypatch)) \
         == [0, 1]
     lock = new_store(prefix).get_lock("c1")
@@ -248,3 +250,15 @@ def test_redis_errors_surface_as_rasas_lock_error():
     store = ClinicRedisLockStore(host="127.0.0.1", port=1, socket_timeout=1)
     with pytest.raises(LockError, match="Error while acquiring lock"):
         store.issue_ticket("c1")
+
+
+def test_locks_are_stored_in_rasas_format(prefix):
+    """Rasa's own store and ours read and extend each other's locks (tickets as JSON
+    strings inside the lock's JSON), e.g. during an upgrade."""
+    rasas, ours = new_store(prefix, RedisLockStore), new_store(prefix)
+    assert [rasas.issue_ticket("c1", 60) for _ in range(2)] == [0, 1]
+    assert ours.issue_ticket("c1", 60) == 2
+    ours.finish_serving("c1", 0)
+    assert [t.number for t in rasas.get_lock("c1").tickets] == [1, 2]
+    assert rasas.issue_ticket("c1", 60) == 3
+    assert rasas.get_lock("c1").now_serving == 1
