@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import urlencode
 
 import pytest
@@ -240,13 +240,18 @@ def send(session: requests.Session, url: str, sender: str, text: str
 
 
 def stored_turns(cluster: Cluster, sender: str) -> List[Turn]:
-    """The conversation as PostgreSQL holds it: each user message with the bot messages
-    stored after it (those of the session start go with the first message)."""
+    """The conversation as PostgreSQL holds it."""
+    return turns_of(postgres(cluster.db_name,
+                             "select data from events where sender_id = %s order by id",
+                             (sender,)))
+
+
+def turns_of(rows: Iterable[Tuple[str]]) -> List[Turn]:
+    """Stored events (rows of `data`, in id order) as turns: each user message with the bot
+    messages stored after it (those of the session start go with the first message)."""
     turns: List[Turn] = []
     opening: List[Optional[str]] = []
-    for (data,) in postgres(cluster.db_name,
-                            "select data from events where sender_id = %s order by id",
-                            (sender,)):
+    for (data,) in rows:
         event = json.loads(data)
         if event["event"] == "user":
             turns.append(Turn(event["text"], opening if not turns else []))
@@ -358,18 +363,9 @@ def sqlite_turns(db: Path, sender: str) -> List[Turn]:
     """As `stored_turns`, from a SQLite tracker store."""
     import sqlite3
 
-    turns: List[Turn] = []
-    opening: List[Optional[str]] = []
     with contextlib.closing(sqlite3.connect(db)) as connection:
-        rows = connection.execute("select data from events where sender_id = ? order by id",
-                                  (sender,)).fetchall()
-    for (data,) in rows:
-        event = json.loads(data)
-        if event["event"] == "user":
-            turns.append(Turn(event["text"], opening if not turns else []))
-        elif event["event"] == "bot":
-            (turns[-1].replies if turns else opening).append(event.get("text"))
-    return turns
+        return turns_of(connection.execute(
+            "select data from events where sender_id = ? order by id", (sender,)).fetchall())
 
 
 def test_two_sanic_workers_share_the_sqlite_store_and_the_redis_locks(tmp_path):
