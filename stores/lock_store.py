@@ -80,12 +80,11 @@ table.insert(tickets, {number = number, expires = now + tonumber(ARGV[3])})
 store(tickets, now)
 return number
 """
-# ARGV[3]: the ticket to remove, or "" to drop only the expired ones.
+# ARGV[3]: the ticket to remove, or "" to drop only the expired ones. A missing lock stays
+# missing (`store` deletes a lock without tickets).
 _RELEASE = _COMMON + """
 local now = tonumber(ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  store(live_tickets(now, tonumber(ARGV[3])), now)
-end
+store(live_tickets(now, tonumber(ARGV[3])), now)
 return 0
 """
 
@@ -109,21 +108,22 @@ class ClinicRedisLockStore(RedisLockStore):
         """Issue the next ticket for `conversation_id` (creating the lock if needed)."""
         logger.debug(f"Issuing ticket for conversation '{conversation_id}'.")
         try:
-            return int(self._issue(keys=[self.key_prefix + conversation_id],
-                                   args=[conversation_id, time.time(), lock_lifetime]))
+            return int(self._run(self._issue, conversation_id, lock_lifetime))
         except Exception as e:
             raise LockError(f"Error while acquiring lock. Error:\n{e}")
 
     def update_lock(self, conversation_id: Text) -> None:
         """Remove the expired tickets of the lock for `conversation_id`, if there is one."""
-        self._release(keys=[self.key_prefix + conversation_id],
-                      args=[conversation_id, time.time(), ""])
+        self._run(self._release, conversation_id, "")
 
     def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
         """Remove ticket `ticket_number` (and expired ones) from the lock for
         `conversation_id`; delete the lock if no ticket is left."""
-        self._release(keys=[self.key_prefix + conversation_id],
-                      args=[conversation_id, time.time(), ticket_number])
+        self._run(self._release, conversation_id, ticket_number)
+
+    def _run(self, script: Any, conversation_id: Text, argument: Any) -> Any:
+        return script(keys=[self.key_prefix + conversation_id],
+                      args=[conversation_id, time.time(), argument])
 
     def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
         """Remove ticket `ticket_number`, and the lock too if nobody else is waiting.
