@@ -23,8 +23,8 @@ else from when Rasa logged the message (after NLU). Each call still gets at leas
 MIN_CALL_SECONDS (0.2 s), so even when every call hangs the actions take at most 2 s and
 NLU and the rest of the turn have 1 s before the user's 3 s are up.
 
-Loading this module also makes Rasa check its action-response schema once instead of on
-every call (channels/schema_check.py).
+Loading this module also installs the speed-ups of runtime/ (Rasa's model graph run
+without dask's scheduler, its action-response schema checked once).
 
 Only local callers are served (Rasa calls 127.0.0.1; a request that came through a
 proxy carries forwarding headers and is refused), so the public Rasa port does not
@@ -52,10 +52,10 @@ from actions import content
 from actions.alerts import conversation_reference
 from actions.safety import ActionUrgentCare
 from actions.session import ActionSessionStart
-from channels import schema_check
+import runtime
 
 logger = logging.getLogger(__name__)
-schema_check.install()  # Rasa checks its action-response schema once, not per call
+runtime.install()  # before Rasa loads the model (after its channels)
 
 DEFAULT_ACTION_SERVER_URL = "http://127.0.0.1:5055/webhook"
 DEFAULT_TIMEOUT_SECONDS = 1.8

@@ -1,11 +1,11 @@
-"""channels/schema_check.py: Rasa's action-response validation, with the schema checked once."""
+"""runtime/schema_check.py: Rasa's action-response validation, with the schema checked once."""
 from __future__ import annotations
 
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from channels import schema_check
+from runtime import schema_check
 
 ANSWER = {"events": [{"event": "slot", "name": "exercise", "value": "clamshell"}],
           "responses": [{"text": "Lie on your side.", "buttons": []}]}

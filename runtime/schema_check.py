@@ -6,8 +6,7 @@ Rasa in jsonschema 3.2.0 (4.17 is slower), for a schema that never changes.
 `install()` replaces `jsonschema.validate` with the same function that checks each
 distinct schema only once; the answer itself is still validated on every call, and an
 invalid schema still raises `SchemaError`. Rasa imports `validate` from jsonschema at
-each call, so it picks this one up. Installed by the action guard (channels/action_guard.py),
-which every Rasa process of this assistant loads.
+each call, so it picks this one up. Installed by `runtime.install()`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,59 @@
+"""Rasa's RulePolicy, with the rules that match a conversation's states remembered.
+
+For every action it predicts, RulePolicy tests each of its rules against the
+conversation's recent states, turn by turn, one JSON-decoded rule at a time: with a
+hundred rules this was the policy's largest cost (py-spy, README "Benchmark"). Which
+rules match depends only on the states and on the rules, which a trained model never
+changes, and a clinic's conversations meet the same few hundred states again and again;
+so a loaded policy keeps the matching rules per states (least recently used dropped
+first). Training is Rasa's, without the memory: it edits its rules as it goes.
+
+Same rules chosen, same predictions (tests/test_rule_policy.py).
+"""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Set, Text, Tuple
+
+from rasa.core.policies.rule_policy import RulePolicy as RasaRulePolicy
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.core.domain import State
+
+REMEMBERED_STATES = 4096  # a few MB at most
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
+)
+class CachedRulePolicy(RasaRulePolicy):
+    """`components.rule_policy.CachedRulePolicy` in config.yml."""
+
+    # (id of the rule lookup, the states as JSON) -> the keys of the rules that match;
+    # None: not remembering (training)
+    _matches: Optional["OrderedDict[Tuple[int, Text], frozenset]"] = None
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "CachedRulePolicy":
+        policy = super().load(config, model_storage, resource, execution_context, **kwargs)
+        policy._matches = OrderedDict()
+        policy._lookups = {}  # id -> lookup: keeps each id's lookup alive, so ids stay unique
+        return policy
+
+    def _get_possible_keys(self, lookup: Dict[Text, Text], states: List[State]) -> Set[Text]:
+        if self._matches is None:
+            return super()._get_possible_keys(lookup, states)
+        self._lookups.setdefault(id(lookup), lookup)
+        key = (id(lookup), json.dumps(states, sort_keys=True))
+        keys = self._matches.get(key)
+        if keys is None:
+            keys = self._matches[key] = frozenset(super()._get_possible_keys(lookup, states))
+            if len(self._matches) > REMEMBERED_STATES:
+                self._matches.popitem(last=False)
+        else:
+            self._matches.move_to_end(key)
+        return set(keys)
