@@ -1,12 +1,14 @@
-"""Rasa's RulePolicy, with the rules that match a conversation's states remembered.
+"""Rasa's RulePolicy, with the rules that match a conversation's recent states remembered.
 
 For every action it predicts, RulePolicy tests each of its rules against the
-conversation's recent states, turn by turn, one JSON-decoded rule at a time: with a
-hundred rules this was the policy's largest cost (py-spy, README "Benchmark"). Which
-rules match depends only on the states and on the rules, which a trained model never
-changes, and a clinic's conversations meet the same few hundred states again and again;
-so a loaded policy keeps the matching rules per states (least recently used dropped
-first). Training is Rasa's, without the memory: it edits its rules as it goes.
+conversation's states, turn by turn, one JSON-decoded rule at a time: with a hundred
+rules this was the policy's largest cost (py-spy, README "Benchmark"). Which rules match
+depends only on the rules, which a trained model never changes, and on as many of the
+latest states as the longest rule has (Rasa counts a rule as matching once it has gone
+back further than the rule is long). A clinic's conversations meet the same few hundred
+such recent states again and again, so a loaded policy remembers the matching rules per
+recent states (least recently used dropped first). Training is Rasa's, without the
+memory: it edits its rules as it goes.
 
 Same rules chosen, same predictions (tests/test_rule_policy.py).
 """
@@ -32,8 +34,8 @@ REMEMBERED_STATES = 4096  # a few MB at most
 class CachedRulePolicy(RasaRulePolicy):
     """`components.rule_policy.CachedRulePolicy` in config.yml."""
 
-    # (id of the rule lookup, the states as JSON) -> the keys of the rules that match;
-    # None: not remembering (training)
+    # (id of the rule lookup, the recent states as JSON) -> the keys of the rules that
+    # match; None: not remembering (training)
     _matches: Optional["OrderedDict[Tuple[int, Text], frozenset]"] = None
 
     @classmethod
@@ -41,17 +43,26 @@ class CachedRulePolicy(RasaRulePolicy):
              execution_context: ExecutionContext, **kwargs: Any) -> "CachedRulePolicy":
         policy = super().load(config, model_storage, resource, execution_context, **kwargs)
         policy._matches = OrderedDict()
-        policy._lookups = {}  # id -> lookup: keeps each id's lookup alive, so ids stay unique
+        # id -> (lookup, its longest rule in states); holding the lookup keeps ids unique
+        policy._lookups = {}
         return policy
+
+    def _depth(self, lookup: Dict[Text, Text]) -> int:
+        known = self._lookups.get(id(lookup))
+        if known is None:
+            depth = max((len(self._rule_key_to_state(key)) for key in lookup), default=0)
+            known = self._lookups[id(lookup)] = (lookup, depth)
+        return known[1]
 
     def _get_possible_keys(self, lookup: Dict[Text, Text], states: List[State]) -> Set[Text]:
         if self._matches is None:
             return super()._get_possible_keys(lookup, states)
-        self._lookups.setdefault(id(lookup), lookup)
-        key = (id(lookup), json.dumps(states, sort_keys=True))
+        depth = self._depth(lookup)
+        recent = states[-depth:] if depth else []
+        key = (id(lookup), json.dumps(recent, sort_keys=True))
         keys = self._matches.get(key)
         if keys is None:
-            keys = self._matches[key] = frozenset(super()._get_possible_keys(lookup, states))
+            keys = self._matches[key] = frozenset(super()._get_possible_keys(lookup, recent))
             if len(self._matches) > REMEMBERED_STATES:
                 self._matches.popitem(last=False)
         else:

@@ -133,8 +133,6 @@ class ClinicTrackerStore(SQLTrackerStore):
         self._last_purge = 0.0
         self._warn_if_unreachable(kwargs)
         super().__init__(domain, **kwargs)
-        # Test pooled connections before use, so that the first request after a database
-        # restart does not fail on a connection that died with the old server.
         url = self.engine.url
         self.engine.dispose()
         options = create_engine_kwargs(url)
@@ -142,7 +140,12 @@ class ClinicTrackerStore(SQLTrackerStore):
             # One connection kept open instead of a new one per query (SQLAlchemy 1.4's
             # default for SQLite files); SQLite serialises writers anyway.
             options["poolclass"] = sa.pool.SingletonThreadPool
-        self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        else:
+            # Test pooled connections before use, so that the first request after a
+            # database restart does not fail on a connection that died with the old
+            # server. (A SQLite file has no server to lose.)
+            options["pool_pre_ping"] = True
+        self.engine = sa.create_engine(url, **options)
         if url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
@@ -170,8 +173,8 @@ class ClinicTrackerStore(SQLTrackerStore):
 
     # --- reading ---------------------------------------------------------------------
 
-    def _newest_id(self, session: Any, sender_id: Text) -> Optional[int]:
-        return session.execute(self._newest_query, {"sender_id": sender_id}).scalar()
+    def _newest_id(self, connection: Any, sender_id: Text) -> Optional[int]:
+        return connection.execute(self._newest_query, {"sender_id": sender_id}).scalar()
 
     def _load(self, session: Any, sender_id: Text, newest_id: Optional[int]) -> RecentEvents:
         """What `retrieve` hands out, from the database (see stores/recent_events.py)."""
@@ -206,14 +209,17 @@ class ClinicTrackerStore(SQLTrackerStore):
         process wrote (another process, e.g. after a fail-over, may have written since)."""
         try:
             self._flush_pending()
-            with self.session_scope() as session:
-                newest = self._newest_id(session, sender_id)
-                known = self._recent.get(sender_id)
-                if newest is None:
-                    recent = RecentEvents(self.window_events)
-                elif known is not None and known.newest_id == newest:
-                    recent = known
-                else:
+            # A turn's few statements go through SQLAlchemy Core: the ORM session's
+            # bookkeeping cost more than the statements. The ORM reads only on a miss.
+            with self.engine.connect() as connection:
+                newest = self._newest_id(connection, sender_id)
+            known = self._recent.get(sender_id)
+            if newest is None:
+                recent = RecentEvents(self.window_events)
+            elif known is not None and known.newest_id == newest:
+                recent = known
+            else:
+                with self.session_scope() as session:
                     recent = self._load(session, sender_id, newest)
         except DB_ERRORS as error:
             self._log_unreachable("read", sender_id, error)
@@ -241,12 +247,12 @@ class ClinicTrackerStore(SQLTrackerStore):
         stored, recent = self._stored_events(tracker)
         try:
             self._flush_pending(skip=sender_id)
-            with self.session_scope() as session:
-                if stored is None:  # a tracker `retrieve` did not hand out
+            if stored is None:  # a tracker `retrieve` did not hand out
+                with self.session_scope() as session:
                     stored = len(self._load(session, sender_id, None).events())
-                written = self._insert(session, tracker, stored)
-                newest = self._newest_id(session, sender_id) if written else None
-                session.commit()
+            with self.engine.begin() as connection:  # committed at the end
+                written = self._insert(connection, tracker, stored)
+                newest = self._newest_id(connection, sender_id) if written else None
         except DB_ERRORS as error:
             self._log_unreachable("write", sender_id, error)
             self._pending[sender_id] = (tracker, stored or 0)
@@ -286,7 +292,8 @@ class ClinicTrackerStore(SQLTrackerStore):
             self._recent.popitem(last=False)
         return recent
 
-    def _insert(self, session: Any, tracker: DialogueStateTracker, stored: int) -> List[Event]:
+    def _insert(self, connection: Any, tracker: DialogueStateTracker, stored: int
+                ) -> List[Event]:
         """Insert the tracker's events after the first `stored`, masked, in one statement
         (the ORM's unit of work cost more than the rest of a save); returns them as
         stored."""
@@ -305,7 +312,7 @@ class ClinicTrackerStore(SQLTrackerStore):
             })
             written.append(event if data is original else Event.from_parameters(data))
         if rows:
-            session.execute(self.SQLEvent.__table__.insert(), rows)
+            connection.execute(self.SQLEvent.__table__.insert(), rows)
         return written
 
     def _flush_pending(self, skip: Optional[Text] = None) -> None:
@@ -313,9 +320,8 @@ class ClinicTrackerStore(SQLTrackerStore):
         for sender_id, (tracker, stored) in list(self._pending.items()):
             if sender_id == skip:
                 continue
-            with self.session_scope() as session:
-                self._insert(session, tracker, stored)
-                session.commit()
+            with self.engine.begin() as connection:
+                self._insert(connection, tracker, stored)
             del self._pending[sender_id]
             logger.warning("Tracker store database is back: wrote the kept events of "
                            "conversation %s.", sender_id)

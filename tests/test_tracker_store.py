@@ -11,6 +11,7 @@ from typing import Iterator, List
 
 import pytest
 import sqlalchemy.exc
+import sqlalchemy.orm
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (ActionExecuted, BotUttered, Restarted, SessionStarted,
@@ -135,16 +136,14 @@ async def test_retention_zero_keeps_everything(tmp_path):
 
 @contextlib.contextmanager
 def database_down(store: ClinicTrackerStore) -> Iterator[None]:
-    working = store.sessionmaker
-
-    def unreachable():
-        raise sqlalchemy.exc.OperationalError("connect", {}, Exception("connection refused"))
-
-    store.sessionmaker = unreachable
+    """Every connection, ORM session or not, fails as to a database that is gone."""
+    working = store.engine, store.sessionmaker
+    gone = sqlalchemy.create_engine("sqlite:////nonexistent/directory/tracker.db")
+    store.engine, store.sessionmaker = gone, sqlalchemy.orm.sessionmaker(bind=gone)
     try:
         yield
     finally:
-        store.sessionmaker = working
+        store.engine, store.sessionmaker = working
 
 
 async def test_events_written_while_the_database_is_down_are_kept_and_written_later(
