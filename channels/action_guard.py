@@ -24,7 +24,8 @@ MIN_CALL_SECONDS (0.2 s), so even when every call hangs the actions take at most
 NLU and the rest of the turn have 1 s before the user's 3 s are up.
 
 Loading this module also installs the speed-ups of runtime/ (Rasa's model graph run
-without dask's scheduler, its action-response schema checked once).
+without dask's scheduler, its HTTP sessions to endpoints kept open, its action-response
+schema checked once).
 
 Only local callers are served (Rasa calls 127.0.0.1; a request that came through a
 proxy carries forwarding headers and is refused), so the public Rasa port does not
@@ -205,6 +206,7 @@ class ActionGuardInput(InputChannel):
         async def close_session(*_: Any) -> None:
             if self._session is not None:
                 await self._session.close()
+            await runtime.http_sessions.close_all()  # Rasa's own, to its endpoints
 
         return blueprint
 
