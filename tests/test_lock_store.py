@@ -262,3 +262,41 @@ def test_locks_are_stored_in_rasas_format(prefix):
     assert [t.number for t in rasas.get_lock("c1").tickets] == [1, 2]
     assert rasas.issue_ticket("c1", 60) == 3
     assert rasas.get_lock("c1").now_serving == 1
+
+
+def test_an_uncontended_lock_costs_no_read_and_a_contended_one_still_waits(prefix):
+    store, reads, order = new_store(prefix), [], []
+    read = store.red.get
+    store.red.get = lambda key: reads.append(key) or read(key)
+
+    async def alone() -> None:
+        async with store.lock("c1", lock_lifetime=60, wait_time_in_seconds=0.01):
+            order.append("alone")
+
+    asyncio.run(alone())
+    assert reads == [] and order == ["alone"]  # the issuing script said it was free
+
+    async def holder(entered: asyncio.Event, leave: asyncio.Event) -> None:
+        async with store.lock("c1", lock_lifetime=60, wait_time_in_seconds=0.01):
+            order.append("first in")
+            entered.set()
+            await leave.wait()
+            order.append("first out")
+
+    async def waiter() -> None:
+        async with store.lock("c1", lock_lifetime=60, wait_time_in_seconds=0.01):
+            order.append("second in")
+
+    async def both() -> None:
+        entered, leave = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(holder(entered, leave))
+        await entered.wait()
+        second = asyncio.create_task(waiter())
+        await asyncio.sleep(0.1)  # the waiter polls the lock meanwhile
+        leave.set()
+        await asyncio.gather(first, second)
+
+    asyncio.run(both())
+    assert order[1:] == ["first in", "first out", "second in"]
+    assert reads  # the waiter read the lock until the holder left
+    assert not raw().exists(f"{prefix}:lock:c1")

@@ -403,7 +403,8 @@ def test_two_sanic_workers_share_the_sqlite_store_and_the_redis_locks(tmp_path):
     print(f"\n2 Sanic workers: {conversations} conversations x {length} messages; CPU seconds "
           f"per worker {[round(c, 1) for c in cpu_used]}")
     assert [e for _, errors in results for e in errors] == []
-    assert len(workers) == 2 and all(c > 1.0 for c in cpu_used)  # both answered messages
+    # Both answered messages: an idle worker uses a few hundredths of a second.
+    assert len(workers) == 2 and min(cpu_used) > 0.25 * sum(cpu_used)
     for sender, (turns, _) in zip(senders, results):
         assert sqlite_turns(tmp_path / "tracker.db", sender) == turns
         assert_real_answers(turns)
