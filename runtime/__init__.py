@@ -1,10 +1,11 @@
 """What the Rasa server process changes in Rasa at start-up, for speed: installed by the
 action guard (channels/action_guard.py), which every Rasa process of this assistant loads.
 Each module says what it replaces and why; the predictions and answers stay Rasa's."""
-from runtime import graph_runner, http_sessions, schema_check
+from runtime import domain, graph_runner, http_sessions, schema_check
 
 
 def install() -> None:
+    domain.install()
     graph_runner.install()
     http_sessions.install()
     schema_check.install()
