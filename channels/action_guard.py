@@ -23,9 +23,8 @@ else from when Rasa logged the message (after NLU). Each call still gets at leas
 MIN_CALL_SECONDS (0.2 s), so even when every call hangs the actions take at most 2 s and
 NLU and the rest of the turn have 1 s before the user's 3 s are up.
 
-Loading this module also installs the speed-ups of runtime/ (Rasa's model graph run
-without dask's scheduler, its HTTP sessions to endpoints kept open, its action-response
-schema checked once).
+Loading this module also installs the speed-ups of runtime/ (listed in
+runtime/__init__.py), before Rasa loads the model.
 
 Only local callers are served (Rasa calls 127.0.0.1; a request that came through a
 proxy carries forwarding headers and is refused), so the public Rasa port does not
