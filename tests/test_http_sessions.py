@@ -9,6 +9,7 @@ from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
 
 from runtime import http_sessions
+from tests.services import local_http_server
 
 
 async def calls_through_rasa(count: int) -> list:
@@ -19,21 +20,12 @@ async def calls_through_rasa(count: int) -> list:
         ports.append(request.transport.get_extra_info("peername")[1])
         return web.json_response({"events": [], "received": await request.json()})
 
-    app = web.Application()
-    app.router.add_post("/webhook", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    async with local_http_server("/webhook", answer) as url:
+        endpoint = EndpointConfig(url)
         for n in range(count):
             assert await endpoint.request(json={"n": n}, method="post") == \
                 {"events": [], "received": {"n": n}}
         await http_sessions.close_all()
-    finally:
-        await runner.cleanup()
     return ports
 
 

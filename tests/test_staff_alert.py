@@ -11,6 +11,7 @@ from aiohttp import web
 from actions import alerts
 from actions.safety import ActionUrgentCare
 from tests.conftest import make_tracker
+from tests.services import local_http_server
 
 SECRET_TEXT = "I'm John Smith and I wet myself this morning"
 SENDER = "john.smith@example.com"
@@ -37,17 +38,9 @@ async def webhook():
             return web.Response(status=500)
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield {"url": f"http://127.0.0.1:{port}/hook", "received": received, "state": state,
-           "release": release}
-    release.set()
-    await runner.cleanup()
+    async with local_http_server("/hook", handle) as url:
+        yield {"url": url, "received": received, "state": state, "release": release}
+        release.set()
 
 
 async def test_alert_has_tier_category_channel_and_reference_but_nothing_personal(
