@@ -4,7 +4,9 @@ endpoints.yml points Rasa's action endpoint at /webhooks/action_guard/webhook of
 Rasa server. This route forwards each call, byte for byte, to the action server
 (ACTION_SERVER_URL, default http://127.0.0.1:5055/webhook) with one aiohttp session per
 process, and passes its answer back unchanged, status included (so rasa-sdk's 400
-ActionExecutionRejection and 404 unknown-action bodies reach Rasa as they were).
+ActionExecutionRejection and 404 unknown-action bodies reach Rasa as they were). Rasa's
+own calls to the route do not go over HTTP: runtime/local_routes.py hands them to
+`answer_locally`, which gives Rasa what the route would have.
 
 When the action server cannot be reached, answers 5xx or something that is not a JSON
 object, or does not answer in time, Rasa gets a valid action-server answer instead,
@@ -39,6 +41,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
@@ -53,6 +56,8 @@ from actions.alerts import conversation_reference
 from actions.safety import ActionUrgentCare
 from actions.session import ActionSessionStart
 import runtime
+import runtime.heap
+from runtime.local_routes import Answer
 
 logger = logging.getLogger(__name__)
 runtime.install()  # before Rasa loads the model (after its channels)
@@ -130,11 +135,14 @@ def is_local(request: Request) -> bool:
 
 
 def decode_call(body: bytes, encoding: Optional[str]) -> Dict[str, Any]:
-    """The action call Rasa sent (it gzips it when COMPRESS_ACTION_SERVER_REQUEST is on)."""
+    """The action call Rasa sent (compressed, as aiohttp's deflate, when
+    COMPRESS_ACTION_SERVER_REQUEST is on)."""
+    encoding = (encoding or "").lower()
     try:
-        raw = gzip.decompress(body) if (encoding or "").lower() == "gzip" else body
+        raw = gzip.decompress(body) if encoding == "gzip" else \
+            zlib.decompress(body) if encoding == "deflate" else body
         call = json.loads(raw)
-    except (OSError, ValueError, RecursionError):
+    except (OSError, zlib.error, ValueError, RecursionError):
         return {}
     return call if isinstance(call, dict) else {}
 
@@ -190,6 +198,8 @@ class ActionGuardInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
                   ) -> Blueprint:
         blueprint = Blueprint("action_guard", __name__)
+        # Rasa's calls to this route skip HTTP (runtime/local_routes.py).
+        runtime.local_routes.serve(f"/webhooks/{self.name()}/webhook", self.answer_locally)
 
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> response.HTTPResponse:
@@ -201,6 +211,11 @@ class ActionGuardInput(InputChannel):
                 return response.json({"error": "forbidden"}, status=403)
             return await self.forward(request.body, request.headers.get("content-encoding"))
 
+        @blueprint.listener("after_server_start")
+        async def started(app: Any, _: Any) -> None:
+            runtime.local_routes.listening(app.state.host, app.state.port)
+            runtime.heap.freeze()  # the model is loaded (before_server_start)
+
         @blueprint.listener("after_server_stop")
         async def close_session(*_: Any) -> None:
             if self._session is not None:
@@ -210,24 +225,40 @@ class ActionGuardInput(InputChannel):
         return blueprint
 
     async def forward(self, body: bytes, encoding: Optional[str]) -> response.HTTPResponse:
-        call = decode_call(body, encoding)
-        timeout = self.call_timeout(call)
+        """The HTTP route: the call as Rasa sent it, forwarded byte for byte."""
         headers = {"Content-Type": "application/json"}
         if encoding:
             headers["Content-Encoding"] = encoding
+        answer = await self.relay(decode_call(body, encoding), body, headers=headers)
+        return response.raw(answer.body, status=answer.status,
+                            content_type=answer.content_type)
+
+    async def answer_locally(self, call: Any, compress: Any) -> Answer:
+        """Rasa's call in the process (runtime/local_routes.py): encoded once, for the
+        action server, as Rasa's aiohttp would have (and compressed if Rasa would)."""
+        body = json.dumps(call).encode("utf-8")
+        return await self.relay(call if isinstance(call, dict) else {}, body,
+                                headers={"Content-Type": "application/json"},
+                                compress=compress or None)
+
+    async def relay(self, call: Dict[str, Any], body: bytes, headers: Dict[str, str],
+                    compress: Any = None) -> Answer:
+        """The action server's answer to `call` (encoded as `body`), or the fallback."""
+        timeout = self.call_timeout(call)
         deadline = time.monotonic() + timeout
         problem = ""
         for attempt in (1, 2):
             try:
                 async with self.session().post(
-                        self.url, data=body, headers=headers,
+                        self.url, data=body, headers=headers, compress=compress,
                         timeout=aiohttp.ClientTimeout(total=deadline - time.monotonic()),
                 ) as answer:
                     payload = await answer.read()
-                    if answer.status < 500 and (answer.status >= 300 or _is_object(payload)):
+                    decoded = _object(payload) if answer.status < 300 else None
+                    if answer.status < 500 and (answer.status >= 300 or decoded is not None):
                         # Rasa reads the body as JSON only with a JSON content type.
-                        return response.raw(payload, status=answer.status, content_type=(
-                            answer.headers.get("Content-Type", "application/json")))
+                        return Answer(answer.status, payload, answer.headers.get(
+                            "Content-Type", "application/json"), decoded)
                     problem = f"answered HTTP {answer.status}" if answer.status >= 500 \
                         else "answered something that is not a JSON object"
                 break
@@ -242,7 +273,8 @@ class ActionGuardInput(InputChannel):
             except aiohttp.ClientError as error:
                 problem = f"is unreachable ({error!r})"
                 break
-        return response.json(await self.fallback(call, problem))
+        fallback = await self.fallback(call, problem)
+        return Answer(200, json.dumps(fallback).encode("utf-8"), "application/json", fallback)
 
     async def fallback(self, call: Dict[str, Any], problem: str) -> Dict[str, Any]:
         action = call.get("next_action")
@@ -265,8 +297,10 @@ class ActionGuardInput(InputChannel):
         return apology()
 
 
-def _is_object(payload: bytes) -> bool:
+def _object(payload: bytes) -> Optional[Dict[str, Any]]:
+    """`payload` decoded, if it is a JSON object."""
     try:
-        return isinstance(json.loads(payload), dict)
+        decoded = json.loads(payload)
     except (ValueError, RecursionError):
-        return False
+        return None
+    return decoded if isinstance(decoded, dict) else None

@@ -1,11 +1,15 @@
 """What the Rasa server process changes in Rasa at start-up, for speed: installed by the
 action guard (channels/action_guard.py), which every Rasa process of this assistant loads.
-Each module says what it replaces and why; the predictions and answers stay Rasa's."""
-from runtime import domain, graph_runner, http_sessions, schema_check
+Each module says what it replaces and why; the predictions and answers stay Rasa's.
+(`heap.freeze()` is not installed here: the guard calls it once the model is loaded.)"""
+from runtime import domain, graph_runner, http_sessions, local_routes, payload_parses, \
+    schema_check
 
 
 def install() -> None:
     domain.install()
     graph_runner.install()
     http_sessions.install()
+    local_routes.install()
+    payload_parses.install()
     schema_check.install()

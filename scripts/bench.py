@@ -412,6 +412,7 @@ def skipped_components(name: str) -> List[str]:
 def trained_models(names: Sequence[str], reuse: bool) -> Dict[str, float]:
     """Training seconds per configuration; with `reuse`, earlier models and times are kept."""
     MODELS.mkdir(parents=True, exist_ok=True)
+    (OUT / "logs").mkdir(parents=True, exist_ok=True)
     times = json.loads(TRAINING_TIMES.read_text()) if TRAINING_TIMES.exists() else {}
     write_baseline_config()
     for name in names:

@@ -13,7 +13,9 @@ import subprocess
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -26,6 +28,9 @@ from actions.safety import safety_text
 from channels.action_guard import MIN_CALL_SECONDS, ActionGuardInput, apologised_this_turn, \
     apology, apology_text, decode_call, latest_message
 from scripts.servers import BIN, MODEL, ROOT, free_port, running_assistant, wait_until_up
+import runtime.heap
+from runtime import local_routes
+from tests.services import local_http_server
 
 needs_model = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
 
@@ -115,13 +120,77 @@ def test_apology_gives_the_clinic_phone_number_from_the_settings(monkeypatch):
         "response": None, "image": None, "attachment": None}]}
 
 
-def test_decode_call_reads_plain_and_gzipped_calls_and_nothing_else():
+def test_decode_call_reads_plain_and_compressed_calls_and_nothing_else():
     call = {"next_action": "action_x", "tracker": {"events": []}}
     body = json.dumps(call).encode()
     assert decode_call(body, None) == call
     assert decode_call(gzip.compress(body), "gzip") == call
+    assert decode_call(zlib.compress(body), "deflate") == call  # aiohttp's, for Rasa
     assert decode_call(b"[1]", None) == {}
     assert decode_call(b"\x1f\x8bnot gzip", "gzip") == {}
+    assert decode_call(b"not deflate", "deflate") == {}
+
+
+# -- unit: Rasa's calls in the process get what the HTTP route answers -----------------
+def test_once_the_server_listens_rasas_calls_stay_in_the_process(monkeypatch):
+    monkeypatch.setattr(local_routes, "_routes", {})
+    monkeypatch.setattr(local_routes, "_addresses", set())
+    frozen = []
+    monkeypatch.setattr(runtime.heap, "freeze", lambda: frozen.append(True) or 1)
+    guard = ActionGuardInput(url="http://127.0.0.1:9/webhook")
+    blueprint = guard.blueprint(lambda message: asyncio.sleep(0))
+    url = "http://127.0.0.1:5005/webhooks/action_guard/webhook"
+    assert local_routes.local_handler(url) is None  # not listening yet
+    started, = [future.listener for future in blueprint._future_listeners
+                if future.event == "after_server_start"]
+    app = SimpleNamespace(state=SimpleNamespace(host="127.0.0.1", port=5005))
+    asyncio.run(started(app, None))
+    assert local_routes.local_handler(url) == guard.answer_locally
+    assert frozen == [True]  # the model, loaded before the server started, frozen
+
+
+# What a stand-in action server answers: (status, content type, body), or "hang"
+UPSTREAM = [
+    (200, "application/json", b'{"events": [], "responses": [{"text": "from the server"}]}'),
+    (400, "application/json", b'{"error": "slot not valid", "action_name": "action_x"}'),
+    (404, "application/json; charset=utf-8", b'{"error": "no action", "action_name": "x"}'),
+    (500, "text/plain", b"Internal Server Error"),
+    (200, "text/html", b"<html>oops</html>"),
+    (200, "application/json", b"[1, 2]"),
+    "hang",
+]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM)
+def test_in_process_answer_is_the_routes_answer(upstream):
+    call = {"next_action": "action_x", "sender_id": "s", "tracker": {"events": []}}
+    seen: List[Tuple[Optional[str], Any]] = []
+
+    async def action_server(request: web.Request) -> web.Response:
+        # (aiohttp's server has decompressed the body already)
+        seen.append((request.headers.get("Content-Encoding"), json.loads(await request.read())))
+        if upstream == "hang":
+            await asyncio.sleep(5)
+        status, content_type, body = upstream
+        return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+
+    async def both() -> Tuple[Any, Any]:
+        async with local_http_server("/webhook", action_server) as url:
+            guard = ActionGuardInput(url=url, timeout=MIN_CALL_SECONDS)
+            route = await guard.forward(json.dumps(call).encode(), None)
+            local = await guard.answer_locally(call, True)  # Rasa asked for compression
+            await guard.session().close()
+            return route, local
+
+    route, local = asyncio.run(both())
+    assert (local.status, local.content_type) == (route.status, route.content_type)
+    assert json.loads(local.body) == json.loads(route.body) if route.status < 300 \
+        else local.body == route.body
+    if local.data is not None:
+        assert local.data == json.loads(local.body)
+    assert seen == [(None, call), ("deflate", call)] if upstream != "hang" else len(seen) == 2
+    fails = upstream == "hang" or upstream[0] >= 500 or upstream[2][:1] != b"{"
+    assert (json.loads(local.body) == apology()) == fails
 
 
 # -- the real servers ----------------------------------------------------------------
