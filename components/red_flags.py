@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Text, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Sequence, Text, Tuple
 
 import spacy
 import yaml
@@ -48,14 +48,25 @@ _CONTRACTIONS = [
 ]
 
 
+# Runs of white space become one space (a lone space is left as it is).
+_WHITESPACE = (re.compile(r"\s{2,}|[^\S ]"), " ")
+
+
 def normalise(text: str) -> str:
     return normalise_with_offsets(text)[0]
 
 
 def normalise_with_offsets(text: str) -> Tuple[str, List[int]]:
-    """Lower-case, expand contractions; also map each character back to `text`."""
+    """Lower-case, expand contractions; also map each character back to `text` (one
+    entry more than characters: the end)."""
     out, origin = text.lower().replace("’", "'"), list(range(len(text) + 1))
-    for pattern, replacement in [*_CONTRACTIONS, (re.compile(r"\s+"), " ")]:
+    if len(out) != len(text):  # a letter whose lower case is longer ("İ" -> "i̇")
+        lowered = [ch.lower() for ch in text.replace("’", "'")]
+        out = "".join(lowered)
+        origin = [i for i, low in enumerate(lowered) for _ in low] + [len(text)]
+    for pattern, replacement in [*_CONTRACTIONS, _WHITESPACE]:
+        if pattern.search(out) is None:
+            continue  # most messages: nothing to change
         pieces, new_origin, last = [], [], 0
         for match in pattern.finditer(out):
             pieces.append(out[last:match.start()])
@@ -65,9 +76,28 @@ def normalise_with_offsets(text: str) -> Tuple[str, List[int]]:
             new_origin.extend([origin[match.start()]] * len(expanded))
             last = match.end()
         pieces.append(out[last:])
-        new_origin.extend(origin[last:])
-        out, origin = "".join(pieces), new_origin + [origin[-1]]
+        new_origin.extend(origin[last:])  # with the end's entry
+        out, origin = "".join(pieces), new_origin
     return out, origin
+
+
+# For one matcher pattern: (token attribute, the words it accepts) of each token that
+# must be there; a token the quick test cannot judge (a regex, optional) is left out.
+_Required = Tuple[Tuple[str, FrozenSet[str]], ...]
+
+
+def _required_words(pattern: List[Dict[str, Any]]) -> _Required:
+    needed = []
+    for token in pattern:
+        if token.get("OP") not in (None, "+", "1"):
+            continue  # optional ("?", "*") or negated ("!")
+        for attr in ("LEMMA", "LOWER"):
+            value = token.get(attr)
+            if isinstance(value, dict) and set(value) == {"IN"}:
+                needed.append((attr, frozenset(value["IN"])))
+            elif isinstance(value, str):
+                needed.append((attr, frozenset([value])))
+    return tuple(needed)
 
 
 @dataclass(frozen=True)
@@ -106,6 +136,8 @@ class RedFlagMatcher:
                                         exclude=["vocab", "senter", "parser", "ner"])
         self.nlp.add_pipe("sentencizer")
         self.matcher = Matcher(self.nlp.vocab)
+        # matcher key -> for each of its patterns, the word sets its required tokens need
+        self._required: Dict[str, List[_Required]] = {}
         self.rules: List[_Rule] = []
         concepts: Dict[str, List[str]] = config.get("concepts", {})
         for concept, phrases in concepts.items():
@@ -129,6 +161,7 @@ class RedFlagMatcher:
                                     bool(rule.get("history_counts")),
                                     bool(rule.get("resolved_counts")), groups,
                                     rule.get("scope", "sentence") == "sentence"))
+        self._index_required()
         self.context = ConText(self.nlp, rules="default")
         self.context.add([
             ConTextRule(item["literal"], category, direction=item["direction"])
@@ -174,6 +207,42 @@ class RedFlagMatcher:
     def _add_phrases(self, key: str, phrases: Iterable[str]) -> None:
         patterns = [p for phrase in phrases for p in self._token_patterns(phrase)]
         self.matcher.add(key, patterns)
+        self._required.setdefault(key, []).extend(_required_words(p) for p in patterns)
+
+    # -- the quick test ---------------------------------------------------------------
+    def _index_required(self) -> None:
+        """Index every pattern by the words its first required token accepts."""
+        self._anchored: Dict[Tuple[str, str], List[int]] = {}
+        self._patterns: List[Tuple[str, _Required]] = []
+        self._unanchored: List[int] = []  # nothing the quick test can judge
+        for key, patterns in self._required.items():
+            for required in patterns:
+                index = len(self._patterns)
+                self._patterns.append((key, required))
+                if not required:
+                    self._unanchored.append(index)
+                    continue
+                attr, words = required[0]
+                for word in words:
+                    self._anchored.setdefault((attr, word), []).append(index)
+
+    def _may_fire(self, doc: Doc) -> bool:
+        """False when no rule can match `doc`: every rule needs a group none of whose
+        patterns finds all its required words (lemma or lower case) in the message. The
+        matcher (its optional gaps make it the costliest step) then has nothing to
+        find, which is the case for most messages."""
+        words = {"LEMMA": {t.lemma_ for t in doc}, "LOWER": {t.lower_ for t in doc}}
+        candidates = set(self._unanchored)
+        for attr, present in words.items():
+            for word in present:
+                candidates.update(self._anchored.get((attr, word), ()))
+        possible = set()
+        for index in candidates:
+            key, required = self._patterns[index]
+            if key not in possible and all(not needed.isdisjoint(words[attr])
+                                           for attr, needed in required[1:]):
+                possible.add(key)
+        return any(all(group in possible for group in rule.groups) for rule in self.rules)
 
     # -- detection --------------------------------------------------------------------
     def _candidates(self, doc: Doc) -> List[Tuple[_Rule, Span, List[List[Span]]]]:
@@ -198,6 +267,8 @@ class RedFlagMatcher:
         """Return (affirmed findings, findings discounted by context)."""
         normalised, origin = normalise_with_offsets(text)
         doc = self.nlp(normalised)
+        if not self._may_fire(doc):
+            return [], []
         candidates = self._candidates(doc)
         if not candidates:
             return [], []

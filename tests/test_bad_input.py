@@ -291,7 +291,9 @@ ANY_CHAR_TEXT = st.text(st.characters(blacklist_categories=()), max_size=40)  # 
 SAMPLES = st.sampled_from([
     "how do i do a clamshell", "what is the piriformis", "book a visit", "hi", "thanks",
     "i wet myself and cant feel my groin", "emoji only 😀😀 👨‍👩‍👧", "здравствуйте, болит спина",
-    "背中が痛い", "ألم أسفل الظهر", "\u202eevil bidi", "tab\tand\nnewline", "\x00\x1b[31mred"])
+    "背中が痛い", "ألم أسفل الظهر", "\u202eevil bidi", "tab\tand\nnewline", "\x00\x1b[31mred",
+    # lower-cased, "İ" becomes two characters: the red-flag offsets must still hold
+    "İİ i wet myself and cant feel my groin"])
 TYPED = st.builds(
     lambda prefix, intent, confidence, entities: f"{prefix}/{intent}{confidence}{entities}",
     st.sampled_from(["", " ", "/", "/ ", "\x00", "\n"]),

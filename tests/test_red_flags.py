@@ -108,3 +108,89 @@ def test_component_leaves_ordinary_messages_alone():
     message = _message("what is the piriformis", "faq_piriformis")
     detector.process([message])
     assert message.get("intent") == {"name": "faq_piriformis", "confidence": 0.8}
+
+
+# -- the quick test before the matcher: same findings, matcher skipped for most texts ----
+def _every_text() -> list:
+    import yaml
+
+    texts = []
+    for path in GATED_SETS:
+        cases = yaml.safe_load((ROOT / path).read_text())
+        texts += [case["text"] for group in cases.values() if isinstance(group, list)
+                  for case in group]
+    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
+        for item in yaml.safe_load(path.read_text()).get("nlu", []):
+            texts += [line[2:].strip() for line in str(item.get("examples", "")).splitlines()
+                      if line.startswith("- ")]
+    return texts
+
+
+def test_quick_test_never_skips_a_message_the_matcher_finds_something_in(matcher, monkeypatch):
+    texts = _every_text()
+    assert len(texts) > 2000
+    quick = {text: matcher.analyse(text) for text in texts}
+    skipped = sum(not matcher._may_fire(matcher.nlp(matcher_text(text))) for text in texts)
+    monkeypatch.setattr(matcher, "_may_fire", lambda doc: True)  # the matcher every time
+    assert {text: matcher.analyse(text) for text in texts} == quick
+    assert skipped > len(texts) / 2  # the point of it: most messages skip the matcher
+
+
+def matcher_text(text: str) -> str:
+    from components.red_flags import normalise
+
+    return normalise(text)
+
+
+def _reference_normalise(text):
+    """normalise_with_offsets before the shortcuts (every pass rebuilt, `\\s+`), up to
+    the sentinel after the last character (it added one more sentinel per pass)."""
+    import re
+    from components.red_flags import _CONTRACTIONS
+
+    out, origin = text.lower().replace("’", "'"), list(range(len(text) + 1))
+    for pattern, replacement in [*_CONTRACTIONS, (re.compile(r"\s+"), " ")]:
+        pieces, new_origin, last = [], [], 0
+        for match in pattern.finditer(out):
+            pieces.append(out[last:match.start()])
+            new_origin.extend(origin[last:match.start()])
+            expanded = match.expand(replacement)
+            pieces.append(expanded)
+            new_origin.extend([origin[match.start()]] * len(expanded))
+            last = match.end()
+        pieces.append(out[last:])
+        new_origin.extend(origin[last:])
+        out, origin = "".join(pieces), new_origin + [origin[-1]]
+    return out, origin[:len(out) + 1]
+
+
+@pytest.mark.parametrize("text", ["i cant  pee\n\tsince   yesterday", "it's fine", " x ",
+                                  "I'm ok\r\nI've  no pain", "plain text"])
+def test_normalise_gives_the_same_text_and_offsets_as_before(text):
+    from components.red_flags import normalise_with_offsets
+
+    assert normalise_with_offsets(text) == _reference_normalise(text)
+
+
+def test_a_letter_whose_lower_case_is_longer_keeps_the_offsets_right(matcher):
+    from components.red_flags import normalise_with_offsets
+
+    text = "İİ since yesterday i cant feel my groin and i wet myself"
+    out, origin = normalise_with_offsets(text)
+    assert len(origin) == len(out) + 1 and origin[:5] == [0, 0, 1, 1, 2]
+    findings = matcher.detect(text)
+    assert findings and findings[0].category == "cauda_equina"
+    assert all(text[f.start:f.end] == f.text for f in findings)
+
+
+def test_normalise_matches_the_reference_on_random_text():
+    from hypothesis import given, settings, strategies as st
+
+    from components.red_flags import normalise_with_offsets
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from(list("abcinotsvw'’ \t\n\r\u00a0IM")), max_size=40))
+    def check(text):
+        assert normalise_with_offsets(text) == _reference_normalise(text)
+
+    check()
