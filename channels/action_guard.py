@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
-import json
 import logging
 import os
 import time
@@ -57,6 +56,7 @@ from actions.safety import ActionUrgentCare
 from actions.session import ActionSessionStart
 import runtime
 import runtime.heap
+from runtime import fast_json
 from runtime.local_routes import Answer
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def decode_call(body: bytes, encoding: Optional[str]) -> Dict[str, Any]:
     try:
         raw = gzip.decompress(body) if encoding == "gzip" else \
             zlib.decompress(body) if encoding == "deflate" else body
-        call = json.loads(raw)
+        call = fast_json.loads(raw)
     except (OSError, zlib.error, ValueError, RecursionError):
         return {}
     return call if isinstance(call, dict) else {}
@@ -236,7 +236,7 @@ class ActionGuardInput(InputChannel):
     async def answer_locally(self, call: Any, compress: Any) -> Answer:
         """Rasa's call in the process (runtime/local_routes.py): encoded once, for the
         action server, as Rasa's aiohttp would have (and compressed if Rasa would)."""
-        body = json.dumps(call).encode("utf-8")
+        body = fast_json.dumps(call)
         return await self.relay(call if isinstance(call, dict) else {}, body,
                                 headers={"Content-Type": "application/json"},
                                 compress=compress or None)
@@ -274,7 +274,7 @@ class ActionGuardInput(InputChannel):
                 problem = f"is unreachable ({error!r})"
                 break
         fallback = await self.fallback(call, problem)
-        return Answer(200, json.dumps(fallback).encode("utf-8"), "application/json", fallback)
+        return Answer(200, fast_json.dumps(fallback), "application/json", fallback)
 
     async def fallback(self, call: Dict[str, Any], problem: str) -> Dict[str, Any]:
         action = call.get("next_action")
@@ -300,7 +300,7 @@ class ActionGuardInput(InputChannel):
 def _object(payload: bytes) -> Optional[Dict[str, Any]]:
     """`payload` decoded, if it is a JSON object."""
     try:
-        decoded = json.loads(payload)
+        decoded = fast_json.loads(payload)
     except (ValueError, RecursionError):
         return None
     return decoded if isinstance(decoded, dict) else None

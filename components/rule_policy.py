@@ -14,7 +14,6 @@ Same rules chosen, same predictions (tests/test_rule_policy.py).
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Set, Text, Tuple
 
@@ -24,6 +23,8 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.domain import State
+
+from runtime import fast_json
 
 REMEMBERED_STATES = 4096  # a few MB at most
 
@@ -59,7 +60,7 @@ class CachedRulePolicy(RasaRulePolicy):
             return super()._get_possible_keys(lookup, states)
         depth = self._depth(lookup)
         recent = states[-depth:] if depth else []
-        key = (id(lookup), json.dumps(recent, sort_keys=True))
+        key = (id(lookup), fast_json.dumps(recent, sort_keys=True))
         keys = self._matches.get(key)
         if keys is None:
             keys = self._matches[key] = frozenset(super()._get_possible_keys(lookup, recent))

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from rasa.shared.core.events import (Event, Restarted, SessionStarted, SlotSet,
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from runtime import fast_json
 from stores.recent_events import RecentEvents
 
 logger = logging.getLogger(__name__)
@@ -308,7 +308,7 @@ class ClinicTrackerStore(SQLTrackerStore):
                 "intent_name": data.get("parse_data", {}).get("intent", {}).get(
                     INTENT_NAME_KEY),
                 "action_name": data.get("name"),
-                "data": json.dumps(data),
+                "data": fast_json.dumps_text(data),
             })
             written.append(event if data is original else Event.from_parameters(data))
         if rows:
@@ -361,4 +361,4 @@ class ClinicTrackerStore(SQLTrackerStore):
 
 
 def _deserialised(rows: Iterable[Any]) -> List[Event]:
-    return [Event.from_parameters(json.loads(row.data)) for row in rows]
+    return [Event.from_parameters(fast_json.loads(row.data)) for row in rows]
