@@ -553,6 +553,25 @@ def warm_up(variant: Variant) -> None:
                                 "failed": failed}
 
 
+def machine_cpu() -> List[int]:
+    """The machine's CPU time counters (/proc/stat; empty where there is none)."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(n) for n in stat.readline().split()[1:]]
+    except OSError:
+        return []
+
+
+def busy_share(before: List[int], after: List[int]) -> Optional[float]:
+    """Share of the machine's CPU time that was not idle (or waiting for I/O) between
+    two readings: 1.0 means every core was busy the whole time."""
+    if not before or not after:
+        return None
+    spent = [b - a for a, b in zip(before, after)]
+    total = sum(spent[:8])  # user nice system idle iowait irq softirq steal
+    return 1 - (spent[3] + spent[4]) / total if total else None
+
+
 def in_turns(variants: List[Variant], index: int) -> List[Variant]:
     """Alternate the order of the deployments, so a change in the machine's background
     load hits them alike."""
@@ -569,17 +588,24 @@ def measure_levels(all_variants: List[Variant], budgets: Dict[int, int]) -> None
         replies: Dict[str, List[Reply]] = {v.name: [] for v in variants}
         wall = {v.name: 0.0 for v in variants}
         cpu: Dict[str, Counter] = {v.name: Counter() for v in variants}
+        rounds: Dict[str, List[Dict[str, float]]] = {v.name: [] for v in variants}
         for round_ in range(ROUNDS):
             for v in in_turns(variants, round_):
-                before = v.cpu_seconds()
+                before, machine_before = v.cpu_seconds(), machine_cpu()
                 got, seconds = asyncio.run(run_users(
                     v.url, users, budgets[users] // ROUNDS, seed=f"{users}-{round_}",
                     sender_prefix=f"{v.name}-{users}-r{round_}"))
-                cpu[v.name].update({k: t - before[k] for k, t in v.cpu_seconds().items()})
+                used = {k: t - before[k] for k, t in v.cpu_seconds().items()}
+                cpu[v.name].update(used)
                 replies[v.name] += got
                 wall[v.name] += seconds
+                rounds[v.name].append({
+                    "messages_per_s": len(got) / seconds,
+                    "rasa_cpu_ms_per_message": 1000 * used["rasa"] / max(len(got), 1),
+                    "machine_busy": busy_share(machine_before, machine_cpu())})
         for v in variants:
             summary = summarize(replies[v.name], wall[v.name])
+            summary["rounds"] = rounds[v.name]
             # CPU per message hardly depends on other jobs' load, unlike wall-clock latency.
             summary["cpu_ms_per_message"] = {k: 1000 * t / len(replies[v.name])
                                              for k, t in cpu[v.name].items()}
@@ -758,6 +784,13 @@ def print_table(results: Dict[str, Dict[str, Any]]) -> None:
               f"{fmt(ratio(cpu, base_cpu), 2):>12}")
         print(f"  {'peak memory, Rasa MB':40}{fmt(single['memory_mb']['rasa'], 0):>12}"
               f"{fmt(base['memory_mb']['rasa'], 0):>12}")
+    print("\n10 users, round by round (messages/s, Rasa CPU ms/message, machine busy %):")
+    for name, result in results.items():
+        rounds = result.get("levels", {}).get("10", {}).get("rounds", [])
+        print(f"  {name:16}" + "  ".join(
+            f"{r['messages_per_s']:.0f}/{r['rasa_cpu_ms_per_message']:.1f}/"
+            + ("-" if r["machine_busy"] is None else f"{100 * r['machine_busy']:.0f}%")
+            for r in rounds))
 
 
 def print_targets(checks: List[Dict[str, Any]]) -> None:

@@ -37,6 +37,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from runtime import fast_json
 from stores.recent_events import RecentEvents
+from stores.turn_statements import TurnStatements
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 DIGIT_RUN = re.compile(r"(?<!\w)\+?\d[\d ()-]{7,}\d(?!\w)")
 PHONE_MASK = "[phone number]"
 EMAIL_MASK = "[e-mail address]"
+EVENT_COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
 DB_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
              sqlalchemy.exc.DatabaseError)
 
@@ -149,9 +151,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         if url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        event = self.SQLEvent
-        self._newest_query = sa.select(sa.func.max(event.id)).where(
-            event.sender_id == sa.bindparam("sender_id"))
+        self._turn = TurnStatements(self.engine, self.SQLEvent.__table__, EVENT_COLUMNS)
         self.purge_expired()
 
     @staticmethod
@@ -174,7 +174,7 @@ class ClinicTrackerStore(SQLTrackerStore):
     # --- reading ---------------------------------------------------------------------
 
     def _newest_id(self, connection: Any, sender_id: Text) -> Optional[int]:
-        return connection.execute(self._newest_query, {"sender_id": sender_id}).scalar()
+        return self._turn.newest_id(connection, sender_id)
 
     def _load(self, session: Any, sender_id: Text, newest_id: Optional[int]) -> RecentEvents:
         """What `retrieve` hands out, from the database (see stores/recent_events.py)."""
@@ -312,7 +312,7 @@ class ClinicTrackerStore(SQLTrackerStore):
             })
             written.append(event if data is original else Event.from_parameters(data))
         if rows:
-            connection.execute(self.SQLEvent.__table__.insert(), rows)
+            self._turn.insert(connection, rows)
         return written
 
     def _flush_pending(self, skip: Optional[Text] = None) -> None:
