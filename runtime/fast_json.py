@@ -19,7 +19,9 @@ from typing import Any, Union
 
 import orjson
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS
+# NumPy: Rasa's confidences are numpy.float64, a float subclass that `json` writes as a
+# float and orjson only with this option.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 # orjson reads an integer beyond 64 bits as a float; `json` keeps it exact.
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")

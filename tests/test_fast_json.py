@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from runtime import fast_json
@@ -13,7 +14,8 @@ from runtime import fast_json
 # floats, non-string keys.
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(st.characters()),
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(st.characters())
+    | st.floats(allow_nan=False, allow_infinity=False).map(np.float64),
     lambda children: st.lists(children, max_size=4) | st.tuples(children, children)
     | st.dictionaries(st.text(max_size=6) | st.integers() | st.booleans() | st.none(),
                       children, max_size=4),
@@ -38,6 +40,13 @@ def test_reads_what_json_reads(value):
     text = json.dumps(value)
     assert fast_json.loads(text) == json.loads(text)
     assert fast_json.loads(text.encode()) == json.loads(text)
+
+
+def test_rasas_numpy_confidences_are_written_by_orjson_as_floats(monkeypatch):
+    parse = {"intent": {"name": "greet", "confidence": np.float64(0.9974656177448573)}}
+    monkeypatch.setattr(fast_json.json, "dumps", None)  # no fallback: orjson must do it
+    assert json.loads(fast_json.dumps(parse)) == {
+        "intent": {"name": "greet", "confidence": 0.9974656177448573}}
 
 
 def test_sorted_keys_do_not_depend_on_insertion_order():
