@@ -10,10 +10,18 @@ such recent states again and again, so a loaded policy remembers the matching ru
 recent states (least recently used dropped first). Training is Rasa's, without the
 memory: it edits its rules as it goes.
 
-Same rules chosen, same predictions (tests/test_rule_policy.py).
+For each prediction RulePolicy also turns the conversation into states twice, once
+with the text and once with the intent of the last message, replaying every event of the
+tracker each time (the policy's largest cost after the rules). The states before that
+choice are the same both times: a loaded policy keeps those of the tracker it last saw,
+as long as the tracker has the same events, and hands out copies (Rasa edits the last
+state in place).
+
+Same rules chosen, same states, same predictions (tests/test_rule_policy.py).
 """
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Set, Text, Tuple
 
@@ -22,7 +30,8 @@ from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.core.domain import State
+from rasa.shared.core.domain import Domain, State
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from runtime import fast_json
 
@@ -46,7 +55,31 @@ class CachedRulePolicy(RasaRulePolicy):
         policy._matches = OrderedDict()
         # id -> (lookup, its longest rule in states); holding the lookup keeps ids unique
         policy._lookups = {}
+        policy._remember_states()
         return policy
+
+    def _remember_states(self) -> None:
+        """Make this policy's featurizer keep the states of the tracker it saw last."""
+        featurizer = self.featurizer
+        create_states = featurizer._create_states
+        last: List[Any] = [None, None, None]  # tracker (weak), its key, its states
+
+        def remembered(tracker: DialogueStateTracker, domain: Domain,
+                       omit_unset_slots: bool = False, ignore_rule_only_turns: bool = False,
+                       rule_only_data: Optional[Dict[Text, Any]] = None) -> List[State]:
+            events = tracker.events
+            key = (len(events), id(events[-1]) if events else None, id(domain),
+                   omit_unset_slots, ignore_rule_only_turns,
+                   fast_json.dumps(rule_only_data, sort_keys=True))
+            if last[0] is None or last[0]() is not tracker or last[1] != key:
+                last[:] = [weakref.ref(tracker), key, create_states(
+                    tracker, domain, omit_unset_slots=omit_unset_slots,
+                    ignore_rule_only_turns=ignore_rule_only_turns,
+                    rule_only_data=rule_only_data)]
+            return [{name: dict(sub_state) for name, sub_state in state.items()}
+                    for state in last[2]]
+
+        featurizer._create_states = remembered
 
     def _depth(self, lookup: Dict[Text, Text]) -> int:
         known = self._lookups.get(id(lookup))

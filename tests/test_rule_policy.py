@@ -2,10 +2,12 @@
 match which states, finds the rules Rasa's RulePolicy finds."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
+from rasa.core.policies.policy import SupportedData
 from rasa.core.policies.rule_policy import RulePolicy
 from rasa.engine import loader
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -88,3 +90,38 @@ def test_it_forgets_the_least_recently_used_states(trained, monkeypatch):
     for tracker in trackers(domain):
         policy.predict_action_probabilities(tracker, domain)
         assert len(policy._matches) <= 5
+
+
+def rasas_states(policy, tracker, domain, text, rule_only):
+    """What RulePolicy._prediction_states gives, from a featurizer without the memory."""
+    fresh = copy.copy(policy.featurizer)
+    del fresh.__dict__["_create_states"]
+    ml_only = policy.supported_data() == SupportedData.ML_DATA  # as Rasa's policy asks
+    return fresh.prediction_states([tracker], domain, use_text_for_last_user_input=text,
+                                   ignore_rule_only_turns=ml_only, rule_only_data=rule_only,
+                                   ignore_action_unlikely_intent=ml_only)[0]
+
+
+def test_states_are_made_once_per_tracker_and_handed_out_as_copies(trained, monkeypatch):
+    policy, domain = trained
+    made = []
+    rasa_create = type(policy.featurizer)._create_states
+
+    def counted(tracker, *args, **kwargs):
+        made.append(tracker.sender_id)
+        return rasa_create(tracker, *args, **kwargs)  # a staticmethod
+
+    monkeypatch.setattr(policy.featurizer, "_create_states", counted)
+    policy._remember_states()  # remembering what the counted one makes
+    rule_only = policy._get_rule_only_data()
+    for tracker in trackers(domain):
+        made.clear()
+        for text in (True, False, True):
+            states = policy._prediction_states(tracker, domain, text, rule_only)
+            assert states == rasas_states(policy, tracker, domain, text, rule_only)
+            states[-1].clear()  # Rasa edits the last state: the next must not see it
+        assert made == [tracker.sender_id]  # once for the three calls
+        tracker.update(ActionExecuted("action_listen"))  # new events: made again
+        assert policy._prediction_states(tracker, domain, False, rule_only) == \
+            rasas_states(policy, tracker, domain, False, rule_only)
+        assert made == [tracker.sender_id] * 2
