@@ -275,11 +275,11 @@ def check_stored_conversation(db: Path, sender: str, sent: str) -> None:
         assert all(e["entity"] in {"exercise", "red_flag"} for e in entities), entities
         red_flags = [e for e in entities if e["entity"] == "red_flag"]
         assert all(e["extractor"] == "RedFlagDetector" for e in red_flags), entities
-    for event in events:
-        if event["event"] == "slot":
-            assert event["name"] in SLOTS | {"session_started_metadata"}, event
-            if event["name"] == "exercise":
-                assert event["value"] in set(content.exercises()) | {None}, event
+    for stored in events:  # (not `event`: hypothesis's event() is imported)
+        if stored["event"] == "slot":
+            assert stored["name"] in SLOTS | {"session_started_metadata"}, stored
+            if stored["name"] == "exercise":
+                assert stored["value"] in set(content.exercises()) | {None}, stored
 
 
 JSON_VALUES = st.recursive(
