@@ -65,20 +65,25 @@ def normalise_with_offsets(text: str) -> Tuple[str, List[int]]:
         out = "".join(lowered)
         origin = [i for i, low in enumerate(lowered) for _ in low] + [len(text)]
     for pattern, replacement in [*_CONTRACTIONS, _WHITESPACE]:
-        if pattern.search(out) is None:
-            continue  # most messages: nothing to change
-        pieces, new_origin, last = [], [], 0
-        for match in pattern.finditer(out):
-            pieces.append(out[last:match.start()])
-            new_origin.extend(origin[last:match.start()])
-            expanded = match.expand(replacement)
-            pieces.append(expanded)
-            new_origin.extend([origin[match.start()]] * len(expanded))
-            last = match.end()
-        pieces.append(out[last:])
-        new_origin.extend(origin[last:])  # with the end's entry
-        out, origin = "".join(pieces), new_origin
+        if pattern.search(out) is not None:  # most messages: nothing to change
+            out, origin = _substitute(pattern, replacement, out, origin)
     return out, origin
+
+
+def _substitute(pattern: "re.Pattern[str]", replacement: str, text: str,
+                origin: List[int]) -> Tuple[str, List[int]]:
+    """`pattern.sub(replacement, text)`, and where each new character came from."""
+    pieces, new_origin, last = [], [], 0
+    for match in pattern.finditer(text):
+        pieces.append(text[last:match.start()])
+        new_origin.extend(origin[last:match.start()])
+        expanded = match.expand(replacement)
+        pieces.append(expanded)
+        new_origin.extend([origin[match.start()]] * len(expanded))
+        last = match.end()
+    pieces.append(text[last:])
+    new_origin.extend(origin[last:])  # with the end's entry
+    return "".join(pieces), new_origin
 
 
 # For one matcher pattern: (token attribute, the words it accepts) of each token that
@@ -136,8 +141,11 @@ class RedFlagMatcher:
                                         exclude=["vocab", "senter", "parser", "ner"])
         self.nlp.add_pipe("sentencizer")
         self.matcher = Matcher(self.nlp.vocab)
-        # matcher key -> for each of its patterns, the word sets its required tokens need
-        self._required: Dict[str, List[_Required]] = {}
+        # The quick test's index (_may_fire): every pattern as (matcher key, its required
+        # words), by the words its first required token accepts.
+        self._patterns: List[Tuple[str, _Required]] = []
+        self._anchored: Dict[Tuple[str, str], List[int]] = {}
+        self._unanchored: List[int] = []  # nothing the quick test can judge
         self.rules: List[_Rule] = []
         concepts: Dict[str, List[str]] = config.get("concepts", {})
         for concept, phrases in concepts.items():
@@ -161,7 +169,6 @@ class RedFlagMatcher:
                                     bool(rule.get("history_counts")),
                                     bool(rule.get("resolved_counts")), groups,
                                     rule.get("scope", "sentence") == "sentence"))
-        self._index_required()
         self.context = ConText(self.nlp, rules="default")
         self.context.add([
             ConTextRule(item["literal"], category, direction=item["direction"])
@@ -207,24 +214,18 @@ class RedFlagMatcher:
     def _add_phrases(self, key: str, phrases: Iterable[str]) -> None:
         patterns = [p for phrase in phrases for p in self._token_patterns(phrase)]
         self.matcher.add(key, patterns)
-        self._required.setdefault(key, []).extend(_required_words(p) for p in patterns)
+        for pattern in patterns:
+            required = _required_words(pattern)
+            index = len(self._patterns)
+            self._patterns.append((key, required))
+            if not required:
+                self._unanchored.append(index)
+                continue
+            attr, words = required[0]
+            for word in words:
+                self._anchored.setdefault((attr, word), []).append(index)
 
     # -- the quick test ---------------------------------------------------------------
-    def _index_required(self) -> None:
-        """Index every pattern by the words its first required token accepts."""
-        self._anchored: Dict[Tuple[str, str], List[int]] = {}
-        self._patterns: List[Tuple[str, _Required]] = []
-        self._unanchored: List[int] = []  # nothing the quick test can judge
-        for key, patterns in self._required.items():
-            for required in patterns:
-                index = len(self._patterns)
-                self._patterns.append((key, required))
-                if not required:
-                    self._unanchored.append(index)
-                    continue
-                attr, words = required[0]
-                for word in words:
-                    self._anchored.setdefault((attr, word), []).append(index)
 
     def _may_fire(self, doc: Doc) -> bool:
         """False when no rule can match `doc`: every rule needs a group none of whose

@@ -143,25 +143,15 @@ def matcher_text(text: str) -> str:
 
 
 def _reference_normalise(text):
-    """normalise_with_offsets before the shortcuts (every pass rebuilt, `\\s+`), up to
-    the sentinel after the last character (it added one more sentinel per pass)."""
+    """normalise_with_offsets without its shortcuts: every pass applied, white space
+    as `\\s+`."""
     import re
-    from components.red_flags import _CONTRACTIONS
+    from components.red_flags import _CONTRACTIONS, _substitute
 
     out, origin = text.lower().replace("’", "'"), list(range(len(text) + 1))
     for pattern, replacement in [*_CONTRACTIONS, (re.compile(r"\s+"), " ")]:
-        pieces, new_origin, last = [], [], 0
-        for match in pattern.finditer(out):
-            pieces.append(out[last:match.start()])
-            new_origin.extend(origin[last:match.start()])
-            expanded = match.expand(replacement)
-            pieces.append(expanded)
-            new_origin.extend([origin[match.start()]] * len(expanded))
-            last = match.end()
-        pieces.append(out[last:])
-        new_origin.extend(origin[last:])
-        out, origin = "".join(pieces), new_origin + [origin[-1]]
-    return out, origin[:len(out) + 1]
+        out, origin = _substitute(pattern, replacement, out, origin)
+    return out, origin
 
 
 @pytest.mark.parametrize("text", ["i cant  pee\n\tsince   yesterday", "it's fine", " x ",
