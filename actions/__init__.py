@@ -7,15 +7,27 @@ from actions.clinic import ActionClinicInfo
 from actions.exercises import ActionExerciseInstructions
 from actions.fallback import ActionDidYouMean
 from actions.faq import ActionAnswerFaq
-from actions.safety import ActionRedFlagInfo, ActionUrgentCare
+from actions.feedback import ActionRecordFeedback
+from actions.pain import ActionDescribePain
+from actions.safety import (ActionCrisisSupport, ActionOtherLanguage, ActionRedFlagInfo,
+                            ActionSeenDoctor, ActionUrgentCare)
+from actions.screening import ActionScreenAnswer, ActionScreenRedFlags, ActionYesNo
 from actions.session import ActionSessionStart
 
 __all__ = [
     "ActionAnswerFaq",
     "ActionClinicInfo",
+    "ActionCrisisSupport",
+    "ActionDescribePain",
     "ActionDidYouMean",
     "ActionExerciseInstructions",
+    "ActionOtherLanguage",
+    "ActionRecordFeedback",
     "ActionRedFlagInfo",
+    "ActionScreenAnswer",
+    "ActionScreenRedFlags",
+    "ActionSeenDoctor",
     "ActionSessionStart",
     "ActionUrgentCare",
+    "ActionYesNo",
 ]

@@ -32,10 +32,16 @@ def alert_payload(tier: str, category: Optional[str], channel: Optional[str],
     reference = conversation_reference(sender_id)
     category = category or "unspecified"
     channel = channel or "unknown"
+    if tier == "crisis":
+        text = (f"Crisis message (thoughts of self-harm or suicide) on {channel}; the user "
+                f"was given the crisis line and the emergency number. "
+                f"Conversation ref {reference}.")
+    else:
+        text = (f"Red flag ({tier}, {category.replace('_', ' ')}) reported on {channel}; "
+                f"the user was told to seek {'emergency' if tier == 'emergency' else 'urgent'}"
+                f" care. Conversation ref {reference}.")
     return {
-        "text": (f"Red flag ({tier}, {category.replace('_', ' ')}) reported on {channel}; "
-                 f"the user was told to seek {'emergency' if tier == 'emergency' else 'urgent'}"
-                 f" care. Conversation ref {reference}."),
+        "text": text,
         "tier": tier,
         "category": category,
         "channel": channel,

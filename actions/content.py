@@ -70,13 +70,29 @@ EXERCISE_SCHEMA = {
     },
 }
 
+CLINIC_KEYS = ["name", "phone", "booking_url", "email", "address", "hours",
+               "emergency_number", "non_emergency_line", "crisis_line"]
 CLINIC_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["name", "phone", "booking_url", "email", "address", "hours",
-                 "emergency_number", "non_emergency_line"],
-    "properties": {key: _text for key in ["name", "phone", "booking_url", "email", "address",
-                                           "hours", "emergency_number", "non_emergency_line"]},
+    "required": CLINIC_KEYS,
+    "properties": {key: _text for key in CLINIC_KEYS},
+}
+
+
+PAIN_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["acknowledgement", "acknowledgement_no_topic", "screen_lead", "topics",
+                 "default"],
+    "properties": {
+        "acknowledgement": _text, "acknowledgement_no_topic": _text, "screen_lead": _text,
+        "topics": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["words", "faqs"],
+            "properties": {"words": _texts, "faqs": {
+                "type": "array", "minItems": 1, "items": {"pattern": "^faq_[a-z_]+$"}}}}},
+        "default": {"type": "array", "minItems": 1, "items": {"pattern": "^faq_[a-z_]+$"}},
+    },
 }
 
 
@@ -108,6 +124,16 @@ def faqs() -> Dict[str, Dict[str, Any]]:
 @lru_cache(maxsize=None)
 def exercises() -> Dict[str, Dict[str, Any]]:
     return _load("knowledge/exercises.yml", EXERCISE_SCHEMA)["exercises"]
+
+
+@lru_cache(maxsize=None)
+def pain_descriptions() -> Dict[str, Any]:
+    entries = _load("knowledge/pain_descriptions.yml", PAIN_SCHEMA)
+    known = faqs()
+    named = {f for topic in entries["topics"] for f in topic["faqs"]} | set(entries["default"])
+    if named - set(known):
+        raise ContentError(f"pain_descriptions.yml: unknown FAQ ids {sorted(named - set(known))}")
+    return entries
 
 
 @lru_cache(maxsize=None)

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import content
+from actions import content, safety, screening
 from actions.feedback import ask_for_feedback
 
 # Every exercise ends with this, so the "when to stop" advice points to urgent care.
@@ -46,28 +46,49 @@ def instructions(exercise: Dict[str, Any]) -> List[str]:
     ]
 
 
+def teach(dispatcher: CollectingDispatcher, tracker: Tracker,
+          exercise_id: str) -> List[Dict[Text, Any]]:
+    """The lesson, then the feedback prompt if due; remembers the exercise."""
+    *first, last = instructions(content.exercises()[exercise_id])
+    for text in first:
+        dispatcher.utter_message(text=text)
+    others = [e for e in content.exercises() if e != exercise_id][:2]
+    dispatcher.utter_message(
+        text=last,
+        buttons=[exercise_button(e) for e in others]
+        + [{"title": "Warning signs", "payload": "/ask_red_flags"}],
+    )
+    return [SlotSet("exercise", exercise_id),
+            *ask_for_feedback(dispatcher, tracker, exercise_id)]
+
+
+def ask_which(dispatcher: CollectingDispatcher) -> None:
+    dispatcher.utter_message(
+        text="Which exercise would you like to learn?",
+        buttons=[exercise_button(e) for e in content.exercises()],
+    )
+
+
 class ActionExerciseInstructions(Action):
+    """The lesson, unless a warning sign stands (then why not, and the advice again) or
+    the warning-sign check was asked and passed over (then it is asked once more first)."""
+
     def name(self) -> Text:
         return "action_exercise_instructions"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        flag = safety.active_flag(tracker)
+        if flag is not None:
+            safety.utter_no_exercise(dispatcher, flag)
+            return [SlotSet("exercise", None)]
         exercise_id = requested_exercise(tracker)
         if exercise_id is None:
-            dispatcher.utter_message(
-                text="Which exercise would you like to learn?",
-                buttons=[exercise_button(e) for e in content.exercises()],
-            )
+            ask_which(dispatcher)
             return []
-        *first, last = instructions(content.exercises()[exercise_id])
-        for text in first:
-            dispatcher.utter_message(text=text)
-        others = [e for e in content.exercises() if e != exercise_id][:2]
-        dispatcher.utter_message(
-            text=last,
-            buttons=[exercise_button(e) for e in others]
-            + [{"title": "Warning signs", "payload": "/ask_red_flags"}],
-        )
-        return [SlotSet("exercise", exercise_id),
-                *ask_for_feedback(dispatcher, tracker, exercise_id)]
+        if tracker.get_slot(screening.SCREEN_SLOT) == screening.ASKED:
+            return screening.ask(dispatcher, tracker,
+                                 {"intent": "ask_exercise", "exercise": exercise_id},
+                                 again=True)
+        return teach(dispatcher, tracker, exercise_id)

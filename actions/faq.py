@@ -12,6 +12,17 @@ from actions.fallback import utter_did_you_mean
 from actions.feedback import ask_for_feedback
 
 
+def answer_faq(dispatcher: CollectingDispatcher, tracker: Tracker,
+               faq_id: str) -> List[Dict[Text, Any]]:
+    """The answer with its related questions as buttons, then the feedback prompt if due."""
+    entry = content.faqs()[faq_id]
+    dispatcher.utter_message(
+        text=entry["answer"],
+        buttons=[faq_button(related) for related in entry["related"]],
+    )
+    return ask_for_feedback(dispatcher, tracker, faq_id)
+
+
 class ActionAnswerFaq(Action):
     def name(self) -> Text:
         return "action_answer_faq"
@@ -20,13 +31,8 @@ class ActionAnswerFaq(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        entry = content.faqs().get(intent or "")
-        if entry is None:
+        if intent not in content.faqs():
             # Only reachable if an FAQ intent has no answer yet: never guess one.
             utter_did_you_mean(dispatcher, tracker)
             return []
-        dispatcher.utter_message(
-            text=entry["answer"],
-            buttons=[faq_button(related) for related in entry["related"]],
-        )
-        return ask_for_feedback(dispatcher, tracker, intent)
+        return answer_faq(dispatcher, tracker, intent)

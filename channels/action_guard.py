@@ -14,7 +14,7 @@ and the error is logged:
 
 - for most actions, no events and one message: an apology with the clinic's phone
   number (data/clinic.yml, CLINIC_* overrides), at most once per user message;
-- for `action_session_start` and `action_urgent_care`, the real action run in this
+- for `action_session_start`, `action_urgent_care` and `action_crisis_support`, the real action run in this
   process (they only read the content files): the disclaimer must open every
   conversation (Rasa starts a session only once, so it would never come later) and a
   red flag must always get the urgent-care message.
@@ -52,7 +52,7 @@ from sanic.request import Request
 
 from actions import content
 from actions.alerts import conversation_reference
-from actions.safety import ActionUrgentCare
+from actions.safety import ActionCrisisSupport, ActionUrgentCare
 from actions.session import ActionSessionStart
 import runtime
 import runtime.heap
@@ -68,7 +68,7 @@ MIN_CALL_SECONDS = 0.2
 REMEMBERED_SESSION_STARTS = 10_000  # conversations; only the current turn's one matters
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 # Actions the guard runs itself when the action server fails (see the module docstring).
-LOCAL_FALLBACK_ACTIONS = (ActionSessionStart, ActionUrgentCare)
+LOCAL_FALLBACK_ACTIONS = (ActionSessionStart, ActionUrgentCare, ActionCrisisSupport)
 
 
 def apology_text() -> str:

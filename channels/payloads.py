@@ -8,7 +8,10 @@
    one that a button of this bot offers; anything else typed with a leading "/" loses
    its slashes and is understood as plain text by the NLU pipeline.
 3. Messages longer than MAX_MESSAGE_CHARS are cut to that length, and the user is told
-   after the answer (REST rejects them with 413 instead, see channels/rest.py).
+   after the answer (REST rejects them with 413 instead, see channels/rest.py). The
+   safety net reads the whole message first: a warning sign beyond the cut is moved
+   into what Rasa reads (`excerpt`), so it still gets the urgent-care or crisis reply
+   (REST accepts such a message instead of refusing it).
 4. A message with nothing left to read (blank, or only slashes) never reaches Rasa: the
    NLU pipeline fails on empty text (the classifier gets no features), so the user would
    hear nothing. The channel answers EMPTY_REPLY itself (REST: 400).
@@ -254,10 +257,39 @@ class Normalised:
     truncated: bool
 
 
+def safety_findings(text: str) -> list:
+    """What the safety net affirms in the whole of `text` (crisis and red flags)."""
+    from components.red_flags import DEFAULT_PATTERNS, DEFAULT_SPACY_MODEL, load_safety_net
+
+    return load_safety_net(DEFAULT_PATTERNS, DEFAULT_SPACY_MODEL).detect(text)
+
+
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def _sentence_around(text: str, start: int, end: int) -> Tuple[int, int]:
+    before = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+    after = _SENTENCE_END.search(text, end)
+    return (before[-1] if before else 0), (after.end() if after else len(text))
+
+
+def excerpt(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """The part of an over-long message that Rasa reads. The safety net reads the whole
+    message first: the sentences holding a warning sign beyond the first `limit`
+    characters come first (so the red flag reaches Rasa and its reply), then the start."""
+    spans = sorted({_sentence_around(text, f.start, f.end)
+                    for f in safety_findings(text) if f.end > limit})
+    if not spans:
+        return text[:limit]
+    flagged = " ".join(text[a:b].strip() for a, b in spans)[:limit]
+    room = limit - len(flagged) - 3
+    return flagged if room <= 0 else f"{flagged} … {text[:room]}"
+
+
 def normalise(text: str, commands: Mapping[str, str] = NO_COMMANDS) -> Normalised:
     text = gate(clean_text(text), commands)
     if len(text) > MAX_MESSAGE_CHARS:
-        return Normalised(text[:MAX_MESSAGE_CHARS], True)
+        return Normalised(excerpt(text), True)
     return Normalised(text, False)
 
 

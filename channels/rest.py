@@ -15,6 +15,10 @@ bad body with a 4xx and a JSON error instead:
 | `message` over MAX_MESSAGE_CHARS characters | 413 | `message_too_long` |
 | `metadata` present but not an object | 400 | `invalid_metadata` |
 
+The safety net reads the text of a message refused for its size (a body up to
+SCREEN_BODY_BYTES, a message over MAX_MESSAGE_CHARS): one that holds a warning sign or a
+crisis is accepted instead, and Rasa reads its excerpt (channels/payloads.py).
+
 Accepted messages then go through the shared normalisation (channels/payloads.py:
 control characters, the payload gate). `input_channel` in the body is ignored: every
 message is recorded as `rest`.
@@ -32,12 +36,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from channels.payloads import MAX_ID_CHARS, MAX_MESSAGE_CHARS, allowed_payloads, \
-    guard_messages, normalise, valid_id
+    clean_text, guard_messages, normalise, safety_findings, valid_id
 
 logger = logging.getLogger(__name__)
 
 # A maximal message is 2,000 characters, up to 8 KB of UTF-8 (or 24 KB as \u escapes).
 MAX_BODY_BYTES = 64 * 1024
+# A larger body is refused unread; up to this size its message is screened first.
+SCREEN_BODY_BYTES = 1024 * 1024
 
 
 class BadRequest(ValueError):
@@ -53,16 +59,26 @@ class RestMessage:
     metadata: Optional[Dict[str, Any]]
 
 
-def parse_body(body: bytes) -> RestMessage:
-    """The message in a REST request body, or BadRequest saying what is wrong with it."""
-    if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(413, "body_too_large",
-                         f"The request body must be at most {MAX_BODY_BYTES} bytes.")
+def _too_large() -> BadRequest:
+    return BadRequest(413, "body_too_large",
+                      f"The request body must be at most {MAX_BODY_BYTES} bytes.")
+
+
+def parse_body(body: bytes, urgent: Callable[[str], bool] = lambda text: False
+               ) -> RestMessage:
+    """The message in a REST request body, or BadRequest saying what is wrong with it.
+    `urgent(text)`: whether the safety net finds a flag, which lets an over-long message
+    through (it is then cut to its excerpt by the shared normalisation)."""
+    too_large = len(body) > MAX_BODY_BYTES
+    if len(body) > SCREEN_BODY_BYTES:
+        raise _too_large()
     try:
         data = json.loads(body) if body else None
     except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
         data = None
     if not isinstance(data, dict):
+        if too_large:
+            raise _too_large()
         raise BadRequest(400, "invalid_json",
                          'The body must be a JSON object: {"sender": "...", "message": "..."}.')
     sender = valid_id(data.get("sender"))
@@ -73,7 +89,9 @@ def parse_body(body: bytes) -> RestMessage:
     message = data.get("message")
     if not isinstance(message, str):
         raise BadRequest(400, "invalid_message", "`message` must be a string.")
-    if len(message) > MAX_MESSAGE_CHARS:
+    if (too_large or len(message) > MAX_MESSAGE_CHARS) and not urgent(message):
+        if too_large:
+            raise _too_large()
         raise BadRequest(413, "message_too_long",
                          f"`message` must be at most {MAX_MESSAGE_CHARS} characters.")
     if not normalise(message).text.strip():  # also "/": nothing left once gated
@@ -96,7 +114,8 @@ class ClinicRestInput(RestInput):
             if request.method != "POST" or not request.path.endswith("/webhook"):
                 return None
             try:
-                request.ctx.clinic_message = parse_body(request.body)
+                request.ctx.clinic_message = parse_body(
+                    request.body, lambda text: bool(safety_findings(clean_text(text))))
             except BadRequest as error:
                 logger.info("Rejected a REST request (%s): %s", error.status, error.error)
                 return response.json({"error": error.error, "message": error.message},

@@ -112,8 +112,13 @@ def red_flag_figures(matcher, path: Path) -> Dict[str, object]:
     cases = yaml.safe_load(path.read_text())
     missed = [c for c in cases["red_flags"] if not matcher.detect(c["text"])]
     alarms = [c for c in cases["near_misses"] if matcher.detect(c["text"])]
+    # A tier less urgent than expected is wrong; a more urgent one errs on the safe side
+    # (a fall on ice with osteoporosis: a significant fall, or a minor one with fragile
+    # bones).
+    order = {"crisis": 0, "emergency": 1, "urgent": 2}
     wrong_tier = [c for c in cases["red_flags"]
-                  if (f := matcher.detect(c["text"])) and f[0].tier != c["tier"]]
+                  if (f := [x for x in matcher.detect(c["text"]) if x.tier != "crisis"])
+                  and order[f[0].tier] > order[c["tier"]]]
     return {
         "n_flags": len(cases["red_flags"]), "n_near": len(cases["near_misses"]),
         "missed": missed, "alarms": alarms, "wrong_tier": wrong_tier,

@@ -1,0 +1,68 @@
+"""action_describe_pain: someone describes their pain without asking anything.
+
+The reply a clinic's receptionist would give: an acknowledgement, the FAQ answers that fit
+what was said (data/knowledge/pain_descriptions.yml), the exercises and booking. The
+first description of a session gets the warning-sign check first (actions/screening.py):
+"none of these" then brings this reply.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Dict, List, Pattern, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import content, safety, screening
+from actions.buttons import faq_button
+
+MAX_ANSWERS = 3
+
+
+@lru_cache(maxsize=None)
+def _topics() -> Tuple[Tuple[Pattern[str], Tuple[str, ...]], ...]:
+    topics = content.pain_descriptions()["topics"]
+    return tuple((re.compile(r"\b(?:" + "|".join(re.escape(w) for w in topic["words"]) + ")",
+                             re.IGNORECASE), tuple(topic["faqs"])) for topic in topics)
+
+
+def fitting_answers(text: str) -> List[str]:
+    """The FAQ ids whose topic words the description uses, best first."""
+    found: List[str] = []
+    for pattern, faqs in _topics():
+        if pattern.search(text):
+            found += [f for f in faqs if f not in found]
+    return found[:MAX_ANSWERS]
+
+
+def utter_description_reply(dispatcher: CollectingDispatcher, topics: List[str]) -> None:
+    settings = content.pain_descriptions()
+    faqs = [t for t in topics if t in content.faqs()][:MAX_ANSWERS]
+    text = settings["acknowledgement"] if faqs else settings["acknowledgement_no_topic"]
+    faqs = faqs or settings["default"][:MAX_ANSWERS]
+    dispatcher.utter_message(
+        text=text,
+        buttons=[faq_button(f) for f in faqs]
+        + [{"title": "Glute exercises", "payload": "/faq_glute_activation"},
+           {"title": "Book a visit", "payload": "/book_appointment"}])
+
+
+class ActionDescribePain(Action):
+    def name(self) -> Text:
+        return "action_describe_pain"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        flag = safety.active_flag(tracker)
+        if flag is not None:  # a warning sign stands: the advice, not exercises
+            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+            return []
+        topics = fitting_answers(tracker.latest_message.get("text") or "")
+        if tracker.get_slot(screening.SCREEN_SLOT) is None:  # first description this session
+            return screening.ask(dispatcher, tracker,
+                                 {"intent": "describe_pain", "topics": topics},
+                                 lead=content.pain_descriptions()["screen_lead"])
+        utter_description_reply(dispatcher, topics)
+        return []

@@ -1,0 +1,172 @@
+"""The warning-sign check: one question, the signs in plain words in two groups.
+
+Asked (action_screen_red_flags) when the intent model suspects a red flag that the
+deterministic detector does not confirm, when someone asks whether their pain is serious,
+once per session when someone first describes their pain (actions/pain.py), and once more
+before the first exercise lesson if it was passed over. The buttons:
+
+- the emergency signs -> `/report_red_flag{"red_flag":"emergency"}` -> action_urgent_care;
+- the urgent signs -> `/report_red_flag{"red_flag":"urgent"}` -> action_urgent_care;
+- none of these -> `/no_warning_signs` -> action_screen_answer, which carries on with
+  what the visitor had asked (slot `screen_pending`: an intent, and an exercise or the
+  FAQ answers that fit a description; never their words).
+
+A typed "yes" or "no" right after the question (action_yes_no) asks which group, or
+counts as none of these. Slot `screening`: asked, reasked, cleared or flagged.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import content, safety
+from actions.buttons import faq_button
+
+SCREEN_SLOT, PENDING_SLOT = "screening", "screen_pending"
+ASKED, REASKED, CLEARED = "asked", "reasked", "cleared"
+EMERGENCY_PAYLOAD = '/report_red_flag{"red_flag":"emergency"}'
+URGENT_PAYLOAD = '/report_red_flag{"red_flag":"urgent"}'
+NONE_PAYLOAD = "/no_warning_signs"
+SCREEN_PAYLOADS = (EMERGENCY_PAYLOAD, URGENT_PAYLOAD, NONE_PAYLOAD)
+# Intents that a check may interrupt and "none of these" then answers.
+RESUMABLE = ("faq_", "ask_exercise", "describe_pain", "book_appointment", "ask_phone_number")
+MIN_PENDING_CONFIDENCE = 0.3
+
+
+def screen_buttons() -> List[Dict[str, str]]:
+    return [
+        {"title": safety.safety_text("screen_emergency"), "payload": EMERGENCY_PAYLOAD},
+        {"title": safety.safety_text("screen_urgent"), "payload": URGENT_PAYLOAD},
+        {"title": safety.safety_text("screen_none"), "payload": NONE_PAYLOAD},
+    ]
+
+
+def ask(dispatcher: CollectingDispatcher, tracker: Tracker, pending: Optional[Dict[str, Any]],
+        again: bool = False, lead: str = "") -> List[Dict[Text, Any]]:
+    """Ask the check; remember what to carry on with when none of the signs apply."""
+    text = safety.safety_text("screen")
+    dispatcher.utter_message(text=f"{lead} {text}".strip(), buttons=screen_buttons())
+    return [SlotSet(SCREEN_SLOT, REASKED if again else ASKED), SlotSet(PENDING_SLOT, pending)]
+
+
+def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
+    """What the latest message asked besides a warning sign: the best resumable intent
+    the model ranked (the classifier's first choice was a red flag or "is it serious")."""
+    for item in tracker.latest_message.get("intent_ranking") or []:
+        name = item.get("name") or ""
+        if name.startswith(RESUMABLE) and item.get("confidence", 0) >= MIN_PENDING_CONFIDENCE:
+            pending: Dict[str, Any] = {"intent": name}
+            exercise = safety.latest_entity(tracker, "exercise")
+            if name == "ask_exercise" and exercise and exercise.get("value") in \
+                    content.exercises():
+                pending["exercise"] = exercise["value"]
+            return pending
+    return None
+
+
+def last_bot_was_screen(tracker: Tracker) -> bool:
+    """Whether the assistant's latest message was the check (so "yes"/"no" answer it)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            buttons = (event.get("data") or {}).get("buttons") or []
+            return any(b.get("payload") in SCREEN_PAYLOADS for b in buttons)
+        if event.get("event") == "user" and event is not tracker.events[-1]:
+            return False
+    return False
+
+
+def carry_on(dispatcher: CollectingDispatcher, tracker: Tracker,
+             pending: Optional[Dict[str, Any]]) -> List[Dict[Text, Any]]:
+    """Answer what the check interrupted."""
+    # Imported here: these modules import this one for the check itself.
+    from actions.clinic import utter_clinic
+    from actions.exercises import ask_which, teach
+    from actions.faq import answer_faq
+    from actions.pain import utter_description_reply
+
+    intent = (pending or {}).get("intent") or ""
+    if intent in content.faqs():
+        return answer_faq(dispatcher, tracker, intent)
+    if intent == "ask_exercise":
+        exercise = (pending or {}).get("exercise")
+        if exercise in content.exercises():
+            return teach(dispatcher, tracker, exercise)
+        ask_which(dispatcher)
+        return []
+    if intent == "describe_pain":
+        utter_description_reply(dispatcher, (pending or {}).get("topics") or [])
+        return []
+    if intent in ("book_appointment", "ask_phone_number"):
+        utter_clinic(dispatcher, intent)
+        return []
+    dispatcher.utter_message(
+        text="What would you like to know?",
+        buttons=[faq_button("faq_glutes_cause_back_pain"),
+                 {"title": "Glute exercises", "payload": "/faq_glute_activation"},
+                 {"title": "Book a visit", "payload": "/book_appointment"}])
+    return []
+
+
+def answer_none(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[Text, Any]]:
+    pending = tracker.get_slot(PENDING_SLOT)
+    dispatcher.utter_message(text=safety.safety_text("screen_cleared"))
+    return [SlotSet(SCREEN_SLOT, CLEARED), SlotSet(PENDING_SLOT, None),
+            *carry_on(dispatcher, tracker, pending if isinstance(pending, dict) else None)]
+
+
+class ActionScreenRedFlags(Action):
+    """The check, for a suspected flag or "is this serious?"."""
+
+    def name(self) -> Text:
+        return "action_screen_red_flags"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        flag = safety.active_flag(tracker)
+        if flag is not None:  # already told: repeat the advice rather than ask again
+            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+            return []
+        again = tracker.get_slot(SCREEN_SLOT) in (ASKED, REASKED)
+        return ask(dispatcher, tracker, pending_from_ranking(tracker), again=again)
+
+
+class ActionScreenAnswer(Action):
+    """"None of these": carry on with what the check interrupted."""
+
+    def name(self) -> Text:
+        return "action_screen_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        flag = safety.active_flag(tracker)
+        if flag is not None:
+            # "None of these" cannot undo a sign described earlier; a doctor's visit can.
+            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+            return []
+        return answer_none(dispatcher, tracker)
+
+
+class ActionYesNo(Action):
+    """"yes" / "no": an answer to the check when it was the last question, else the
+    ordinary replies (utter_affirm / utter_deny)."""
+
+    def name(self) -> Text:
+        return "action_yes_no"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if last_bot_was_screen(tracker) and safety.active_flag(tracker) is None:
+            if intent == "deny":
+                return answer_none(dispatcher, tracker)
+            dispatcher.utter_message(text=safety.safety_text("screen_which"),
+                                     buttons=screen_buttons())
+            return []
+        dispatcher.utter_message(response="utter_affirm" if intent == "affirm" else "utter_deny")
+        return []
