@@ -30,7 +30,7 @@ STATE_SLOT = "red_flag_state"
 DEFAULT_MEMORY_HOURS = 24.0
 REQUIRED_MESSAGES = {*TIERS, "info", "disclaimer", "crisis", "screen", "screen_emergency",
                      "screen_urgent", "screen_none", "screen_which", "screen_cleared",
-                     "no_exercise", "booking_first", "number_emergency", "number_urgent",
+                     "no_exercise", "booking_first", "clinic_after_doctor",
                      "seen_doctor", "seen_doctor_no_flag"}
 LANGUAGE_MESSAGES = {"english_only", "emergency", "urgent", "crisis"}
 
@@ -96,7 +96,10 @@ def utter_no_exercise(dispatcher: CollectingDispatcher, flag: Dict[str, Any]) ->
 
 
 def utter_number(dispatcher: CollectingDispatcher, flag: Dict[str, Any]) -> None:
-    dispatcher.utter_message(text=safety_text(f"number_{flag['tier']}"))
+    """"What number?" while a flag stands: the advice again, which holds the numbers to
+    call now, then the clinic's number for later."""
+    dispatcher.utter_message(text=safety_text(flag["tier"]))
+    dispatcher.utter_message(text=safety_text("clinic_after_doctor"))
 
 
 class ActionUrgentCare(Action):

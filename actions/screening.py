@@ -69,12 +69,15 @@ def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
 
 def last_bot_was_screen(tracker: Tracker) -> bool:
     """Whether the assistant's latest message was the check (so "yes"/"no" answer it)."""
+    users = 0
     for event in reversed(tracker.events):
         if event.get("event") == "bot":
             buttons = (event.get("data") or {}).get("buttons") or []
             return any(b.get("payload") in SCREEN_PAYLOADS for b in buttons)
-        if event.get("event") == "user" and event is not tracker.events[-1]:
-            return False
+        if event.get("event") == "user":
+            users += 1  # the first is the "yes" or "no" being answered
+            if users > 1:
+                return False
     return False
 
 

@@ -277,11 +277,14 @@ def excerpt(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """The part of an over-long message that Rasa reads. The safety net reads the whole
     message first: the sentences holding a warning sign beyond the first `limit`
     characters come first (so the red flag reaches Rasa and its reply), then the start."""
-    spans = sorted({_sentence_around(text, f.start, f.end)
-                    for f in safety_findings(text) if f.end > limit})
+    spans: Set[Tuple[int, int]] = set()
+    for finding in safety_findings(text):
+        parts = finding.parts or ((finding.start, finding.end),)
+        if max(end for _, end in parts) > limit:  # all its parts, so that it still holds
+            spans |= {_sentence_around(text, start, end) for start, end in parts}
     if not spans:
         return text[:limit]
-    flagged = " ".join(text[a:b].strip() for a, b in spans)[:limit]
+    flagged = " ".join(text[a:b].strip() for a, b in sorted(spans))[:limit]
     room = limit - len(flagged) - 3
     return flagged if room <= 0 else f"{flagged} … {text[:room]}"
 

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 # A maximal message is 2,000 characters, up to 8 KB of UTF-8 (or 24 KB as \u escapes).
 MAX_BODY_BYTES = 64 * 1024
 # A larger body is refused unread; up to this size its message is screened first.
-SCREEN_BODY_BYTES = 1024 * 1024
+SCREEN_BODY_BYTES = 256 * 1024
 
 
 class BadRequest(ValueError):

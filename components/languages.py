@@ -14,18 +14,29 @@ from typing import Sequence
 from lingua import IsoCode639_1, LanguageDetectorBuilder
 
 MIN_WORDS = 2  # "si", "no", "merci": too short to tell
-MIN_CONFIDENCE = 0.6
+MIN_CONFIDENCE = 0.5
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 class LanguageGuess:
     def __init__(self, languages: Sequence[str]) -> None:
+        import wordfreq
+
         codes = [IsoCode639_1.from_str(code) for code in languages]
         self.detector = (LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
                          .with_preloaded_language_models().build())
+        # Words of the other languages that are not English words: a message with none
+        # of them (and no accented letter) is English without asking Lingua.
+        english = set(wordfreq.top_n_list("en", 50000))
+        self.foreign = frozenset(w for code in languages if code != "en"
+                                 for w in wordfreq.top_n_list(code, 20000)
+                                 if w not in english and w.isalpha())
 
     def __call__(self, text: str) -> str:
-        if len(_WORD.findall(text)) < MIN_WORDS:
+        words = [w.lower() for w in _WORD.findall(text)]
+        if len(words) < MIN_WORDS:
+            return "en"
+        if text.isascii() and not any(w in self.foreign for w in words):
             return "en"
         values = self.detector.compute_language_confidence_values(text)
         if not values:

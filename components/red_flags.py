@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Text, \
@@ -147,8 +147,17 @@ def _required_words(pattern: List[Dict[str, Any]]) -> _Required:
 
 def _present(attr: str, needed: FrozenSet[str], words: Dict[str, set]) -> bool:
     if attr == "REGEX":
-        return any(re.search(regex, word) for regex in needed for word in words["LOWER"])
+        return any(_regex_found(regex, words) for regex in needed)
     return not needed.isdisjoint(words[attr])
+
+
+def _regex_found(regex: str, words: Dict[str, Any]) -> bool:
+    """Whether a word of the message matches `regex`; remembered for the message."""
+    found = words.setdefault("REGEX", {})
+    if regex not in found:
+        pattern = re.compile(regex)
+        found[regex] = any(pattern.search(word) for word in words["LOWER"])
+    return found[regex]
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,9 @@ class Finding:
     start: int  # character offsets in the original message
     end: int
     text: str
+    # (start, end) of every part that made the finding (the rule's other groups too),
+    # so that a channel cutting a long message can keep them all.
+    parts: Tuple[Tuple[int, int], ...] = field(default=(), compare=False)
 
 
 @dataclass
@@ -389,11 +401,12 @@ class RedFlagMatcher:
         """The pattern keys worth matching: those of the rules that can match `doc`. A
         rule cannot when one of its groups has no pattern whose required words (lemma,
         lower case or regex) are all in the message; for most messages no rule can."""
-        words = {"LEMMA": {t.lemma_ for t in doc}, "LOWER": {t.lower_ for t in doc},
-                 "NORM": {t.norm_ for t in doc}}
+        words: Dict[str, Any] = {"LEMMA": {t.lemma_ for t in doc},
+                                 "LOWER": {t.lower_ for t in doc},
+                                 "NORM": {t.norm_ for t in doc}}
         candidates = set(self._unanchored)
-        for attr, present in words.items():
-            for word in present:
+        for attr in ("LEMMA", "LOWER", "NORM"):
+            for word in words[attr]:
                 candidates.update(self._anchored.get((attr, word), ()))
         possible = set()
         for index in candidates:
@@ -455,14 +468,19 @@ class RedFlagMatcher:
                         or ("HISTORICAL" in context and not rule.history_counts)
                         or ("RESOLVED" in context and not rule.resolved_counts))
 
+        def offsets(part: Span) -> Tuple[int, int]:
+            return origin[part.start_char], origin[part.end_char - 1] + 1
+
         affirmed, discounted = [], []
         for rule, span, support in candidates:
-            start, end = origin[span.start_char], origin[span.end_char - 1] + 1
-            finding = Finding(rule.category, rule.tier, rule.label, start, end, text[start:end])
+            start, end = offsets(span)
             # Every part must hold: "slipped, but I don't have osteoporosis" is no flag.
             own = [span, *sum(support, [])]
-            if holds(span, rule, own) and all(any(holds(s, rule, own) for s in g)
-                                              for g in support):
+            holding = [next((s for s in g if holds(s, rule, own)), None) for g in support]
+            parts = tuple(offsets(p) for p in [span, *holding] if p is not None)
+            finding = Finding(rule.category, rule.tier, rule.label, start, end,
+                              text[start:end], parts)
+            if holds(span, rule, own) and all(p is not None for p in holding):
                 affirmed.append(finding)
             else:
                 discounted.append(finding)
@@ -530,8 +548,9 @@ class Screening:
 
 
 class SafetyNet:
-    """Every language's matcher on every message (a French flag in a message the language
-    guess calls English is still found), and the language to answer in."""
+    """The matchers of every language and the language to answer in: a message guessed
+    French or Spanish is read by that language's patterns; any other by all of them (a
+    French flag in a message the guess calls English is still found)."""
 
     def __init__(self, patterns_path: str = DEFAULT_PATTERNS,
                  spacy_model: str = DEFAULT_SPACY_MODEL) -> None:
@@ -544,6 +563,13 @@ class SafetyNet:
         self.guess = LanguageGuess(tuple(self.matchers))
 
     def analyse(self, text: str) -> Screening:
+        guess = self.guess(text)
+        if guess != "en":
+            # A French or Spanish message: its own patterns and context only. The English
+            # ones would read shared words ("cancer", "incontinence") without knowing
+            # "mon père", "pas" or "nunca".
+            found, discounted_here = self.matchers[guess].analyse(text)
+            return Screening(guess, _dedupe(found), _dedupe(discounted_here))
         affirmed: List[Finding] = []
         discounted: List[Finding] = []
         flagged_in = None
@@ -553,8 +579,9 @@ class SafetyNet:
                 flagged_in = language
             affirmed += found
             discounted += discounted_here
-        language = flagged_in or self.guess(text)
-        return Screening(language, _dedupe(affirmed), _dedupe(discounted))
+        # Guessed English: every language's patterns still run, so that a French flag in
+        # a short message the guess misses is found (and answered in French).
+        return Screening(flagged_in or "en", _dedupe(affirmed), _dedupe(discounted))
 
     def detect(self, text: str) -> List[Finding]:
         return self.analyse(text).affirmed

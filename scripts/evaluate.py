@@ -32,6 +32,8 @@ RED_FLAG_SETS = {
         ROOT / "tests/safety/red_flag_cases_blind.yml",
     "third set (tests/safety/red_flag_cases_holdout.yml)":
         ROOT / "tests/safety/red_flag_cases_holdout.yml",
+    # Per category, language and style, and end to end: scripts/safety_eval.py.
+    "fresh blind set (tests/safety/fresh/)": ROOT / "tests/safety/fresh/combined",
 }
 # Intents whose reply would answer a CLINC query as if it were in our domain.
 IN_DOMAIN_REPLIES = {"ask_exercise", "book_appointment", "report_red_flag", "ask_red_flags"}
@@ -108,17 +110,33 @@ def clinc_false_accepts(agent) -> None:
     print(f"Parse time: {elapsed / len(texts) * 1000:.1f} ms per message")
 
 
+def _exists(path: Path) -> bool:
+    return (path.parent if path.name == "combined" else path).exists()
+
+
+def load_cases(path: Path) -> Dict[str, list]:
+    """A case file, or the fresh set's two files (red_flags.yml, near_misses.yml)."""
+    if path.name == "combined":
+        return {"red_flags": yaml.safe_load((path.parent / "red_flags.yml").read_text())[
+                    "red_flags"],
+                "near_misses": yaml.safe_load((path.parent / "near_misses.yml").read_text())[
+                    "near_misses"]}
+    return yaml.safe_load(path.read_text())
+
+
 def red_flag_figures(matcher, path: Path) -> Dict[str, object]:
-    cases = yaml.safe_load(path.read_text())
-    missed = [c for c in cases["red_flags"] if not matcher.detect(c["text"])]
-    alarms = [c for c in cases["near_misses"] if matcher.detect(c["text"])]
+    cases = load_cases(path)
+    def flags(text: str) -> list:
+        return [f for f in matcher.detect(text) if f.tier != "crisis"]
+
+    missed = [c for c in cases["red_flags"] if not flags(c["text"])]
+    alarms = [c for c in cases["near_misses"] if flags(c["text"])]
     # A tier less urgent than expected is wrong; a more urgent one errs on the safe side
     # (a fall on ice with osteoporosis: a significant fall, or a minor one with fragile
     # bones).
     order = {"crisis": 0, "emergency": 1, "urgent": 2}
     wrong_tier = [c for c in cases["red_flags"]
-                  if (f := [x for x in matcher.detect(c["text"]) if x.tier != "crisis"])
-                  and order[f[0].tier] > order[c["tier"]]]
+                  if (f := flags(c["text"])) and order[f[0].tier] > order[c["tier"]]]
     return {
         "n_flags": len(cases["red_flags"]), "n_near": len(cases["near_misses"]),
         "missed": missed, "alarms": alarms, "wrong_tier": wrong_tier,
@@ -128,11 +146,11 @@ def red_flag_figures(matcher, path: Path) -> Dict[str, object]:
 
 
 def report_red_flags() -> None:
-    from components.red_flags import load_matcher
+    from components.red_flags import load_safety_net
 
-    matcher = load_matcher()
+    matcher = load_safety_net()
     for name, path in RED_FLAG_SETS.items():
-        if not path.exists():
+        if not _exists(path):
             continue
         fig = red_flag_figures(matcher, path)
         print(f"\n== Red-flag detector, {name} ==")
@@ -142,16 +160,32 @@ def report_red_flags() -> None:
         for case in fig["missed"]:
             print(f"  MISSED: {case['text']!r}")
         for case in fig["alarms"]:
-            print(f"  FALSE ALARM ({case['why']}): {case['text']!r}")
-    texts = [c["text"] for c in yaml.safe_load(
-        next(iter(RED_FLAG_SETS.values())).read_text())["near_misses"]]
-    timings = []
-    for text in texts * 3:
-        start = time.perf_counter()
-        matcher.detect(text)
-        timings.append((time.perf_counter() - start) * 1000)
-    print(f"Detector latency: median {statistics.median(timings):.2f} ms, "
-          f"p95 {sorted(timings)[int(len(timings) * 0.95)]:.2f} ms per message")
+            print(f"  FALSE ALARM ({case.get('why', '')}): {case['text']!r}")
+    report_latency(matcher)
+
+
+def report_latency(net) -> None:
+    """The whole safety net (every language, the language guess) per message: on what
+    visitors write (every NLU example), and on the case files' messages, which all hold
+    symptom words and so always reach the matcher and ConText."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    everyday = [m.get("text") for m in load_data(str(ROOT / "data" / "nlu")).intent_examples]
+    cases = [c["text"] for path in RED_FLAG_SETS.values() if _exists(path)
+             for group in ("red_flags", "near_misses")
+             for c in load_cases(path)[group] if len(c["text"]) <= 2000]
+    print("\n== Safety-net latency (whole net, per message, 3 passes) ==")
+    for label, texts in [("NLU examples (everyday messages)", everyday),
+                         ("case-file messages (symptom words)", cases),
+                         ("all of them", everyday + cases)]:
+        timings = []
+        for text in texts * 3:
+            start = time.perf_counter()
+            net.analyse(text)
+            timings.append((time.perf_counter() - start) * 1000)
+        timings.sort()
+        print(f"  {label:38} n={len(texts):5}  median {statistics.median(timings):.2f} ms, "
+              f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms (target p95 <= 1 ms)")
 
 
 def main() -> None:
@@ -166,6 +200,11 @@ def main() -> None:
     if not args.skip_clinc:
         clinc_false_accepts(agent)
     report_red_flags()
+    # The fresh blind sets per category, language and style; crisis; end to end.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import safety_eval
+
+    safety_eval.main(["--model", args.model])
 
 
 if __name__ == "__main__":

@@ -179,7 +179,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"\nNear misses end to end (NLU pipeline): emergency/urgent message "
           f"{_pct(*_count(e2e['all']['all']))}")
     _table("by kind", e2e["why"])
-    _table("screening question instead, by kind", screened)
+    _table("warning-sign check even after it was answered (ask_if_serious), by kind",
+           screened)
+    ordinary = [r["intent"]["name"] for c, r in zip(near, near_parsed)
+                if c.get("why") == "ordinary"]
+    first = sum(i in SCREEN_INTENTS | {"describe_pain"} for i in ordinary)
+    later = sum(i in SCREEN_INTENTS for i in ordinary)
+    print(f"Ordinary statements: the check as the first description of a session "
+          f"{_pct(first, len(ordinary))} (one extra turn each); after it was answered "
+          f"{_pct(later, len(ordinary))} (target <= 10%)")
+    print(f"  their intents: {dict(Counter(ordinary).most_common(8))}")
     crisis_e2e = [r["intent"]["name"] in CRISIS_INTENTS for r in cnear_parsed]
     print(f"Crisis near misses end to end: crisis reply {_pct(sum(crisis_e2e), len(crisis_e2e))}")
     return 0

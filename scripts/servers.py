@@ -62,11 +62,13 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                       rasa_port: Optional[int] = None,
                       model: Path = MODEL,
                       rasa_processes: int = 1,
-                      rasa_env: Optional[Dict[str, str]] = None) -> Iterator[Servers]:
+                      rasa_env: Optional[Dict[str, str]] = None,
+                      api_token: Optional[str] = None) -> Iterator[Servers]:
     """Action server + `rasa_processes` Rasa processes [+ the page], with a committed
     endpoints file (its ${VAR}s come from `env_extra`). A SQLite tracker store is moved
     into `tmp`; the channels are the ones `env_extra` enables. `rasa_env` is for the Rasa
-    processes only (e.g. SANIC_WORKERS, which the action server would also obey)."""
+    processes only (e.g. SANIC_WORKERS, which the action server would also obey).
+    `api_token` turns on Rasa's HTTP API with that token (tests that read trackers)."""
     actions_port, web_port = free_port(), free_port()
     names = ["rasa"] + [f"rasa{n}" for n in range(2, rasa_processes + 1)]
     ports = {name: free_port() for name in names}
@@ -97,7 +99,8 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
         # RASA_PORT: each process calls actions through its own action guard.
         commands[name] = ([str(BIN / "rasa"), "run", "--model", str(model),
                            "--endpoints", str(endpoints_file), "--credentials", str(credentials),
-                           "--interface", "127.0.0.1", "--port", str(port), "--cors", web_origin],
+                           "--interface", "127.0.0.1", "--port", str(port), "--cors", web_origin,
+                           *(["--enable-api", "--auth-token", api_token] if api_token else [])],
                           {**env, **(rasa_env or {}), "RASA_PORT": str(port)},
                           f"{rasa_urls[name]}/")
     if with_web:

@@ -127,7 +127,11 @@ async def test_urgent_care_by_tier(dispatcher, tier, expected):
     entities = [{"entity": "red_flag", "value": tier, "role": "cancer"}] if tier else []
     events = await ActionUrgentCare().run(
         dispatcher, make_tracker("report_red_flag", entities=entities), {})
-    assert events == [SlotSet("exercise", None)]
+    state = events[1]["value"]
+    assert events == [SlotSet("exercise", None), SlotSet("red_flag_state", state),
+                      SlotSet("screening", "flagged"), SlotSet("screen_pending", None)]
+    assert state["tier"] == (tier or "emergency")
+    assert state["category"] == ("cancer" if tier else "screened")
     assert len(dispatcher.messages) == 1
     assert expected in dispatcher.messages[0]["text"]
     assert "exercise" in dispatcher.messages[0]["text"]  # "do not do any exercises"

@@ -45,7 +45,10 @@ def test_allow_list_is_every_button_the_bot_offers_and_nothing_else():
                 | {exercise_button(e)["payload"] for e in content.exercises()}
                 # literal buttons in actions/*.py
                 | {"/ask_red_flags", "/book_appointment", "/ask_capabilities",
-                   "/feedback_helpful", "/feedback_not_helpful"}
+                   "/feedback_helpful", "/feedback_not_helpful", "/faq_glute_activation"}
+                # the warning-sign check (actions/screening.py)
+                | {'/report_red_flag{"red_flag":"emergency"}',
+                   '/report_red_flag{"red_flag":"urgent"}', "/no_warning_signs"}
                 # the web widget's initPayload, which opens every web conversation
                 | {"/greet"})
     assert allowed_payloads() == expected
@@ -59,7 +62,9 @@ def test_allow_list_is_every_button_the_bot_offers_and_nothing_else():
     ("/feedback_helpful", "/feedback_helpful"),
     # Not a button: the slashes go, the words stay for NLU.
     ('/faq_x{"red_flag":"emergency"}', 'faq_x{"red_flag":"emergency"}'),
-    ('/report_red_flag{"red_flag":"emergency"}', 'report_red_flag{"red_flag":"emergency"}'),
+    # The warning-sign check's buttons, exactly as offered; nothing else of the kind.
+    ('/report_red_flag{"red_flag":"emergency"}', '/report_red_flag{"red_flag":"emergency"}'),
+    ('/report_red_flag{"red_flag":"crisis"}', 'report_red_flag{"red_flag":"crisis"}'),
     ("/session_start", "session_start"),
     ("/nlu_fallback", "nlu_fallback"),
     ("/restart", "restart"),

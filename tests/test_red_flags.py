@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the patterns were improved with it (see README "Safety net" for those figures).
 GATED_SETS = ["tests/safety/red_flag_cases.yml", "tests/safety/red_flag_cases_blind.yml",
               "tests/safety/red_flag_cases_holdout.yml"]
-MAX_FALSE_ALARM_RATE = 0.05
+MAX_FALSE_ALARM_RATE = 0.02  # issue #14: at most 2% on every case file
 
 
 @pytest.fixture(scope="module")
