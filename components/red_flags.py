@@ -611,7 +611,10 @@ LANGUAGE_ENTITY = "language"
 # What a withdrawn red-flag or crisis prediction may become: the intents that answer
 # what the visitor talked about. Anything else reads as a question about warning signs.
 _ANSWERING = ("faq_", "describe_pain", "ask_exercise", "book_appointment", "ask_red_flags",
-              SCREEN_INTENT, "ask_diagnosis", "ask_medication", "seen_doctor")
+              SCREEN_INTENT, "ask_diagnosis", "ask_medication")
+MIN_NEXT_BEST = 0.2  # below: the model has no second opinion worth following
+_QUESTION = re.compile(r"\?\s*$|^\s*(what|how|why|when|can|could|does|do|is|are|should|will)\b",
+                       re.IGNORECASE)
 
 
 @DefaultV1Recipe.register(
@@ -691,11 +694,17 @@ def _certain(intent: str) -> Dict[str, Any]:
 
 
 def _next_best(message: Message) -> Dict[str, Any]:
+    """The model's best answer other than an alarm; without a confident one, a question
+    ("what if I lose bladder control?") gets the warning-signs information and a
+    statement ("no numbness, just an ache") the reply to a description of pain."""
     for item in message.get(INTENT_RANKING_KEY) or []:
         name = item.get(INTENT_NAME_KEY)
+        confidence = item.get(PREDICTED_CONFIDENCE_KEY, 0.0)
         if name in (RED_FLAG_INTENT, CRISIS_INTENT, None):
             continue
-        # "what if I lose bladder control?" is a question about warning signs.
-        return {INTENT_NAME_KEY: name if name.startswith(_ANSWERING) else "ask_red_flags",
-                PREDICTED_CONFIDENCE_KEY: item.get(PREDICTED_CONFIDENCE_KEY, 0.0)}
-    return {INTENT_NAME_KEY: "ask_red_flags", PREDICTED_CONFIDENCE_KEY: 0.0}
+        if name.startswith(_ANSWERING) and confidence >= MIN_NEXT_BEST:
+            return {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+        break
+    question = _QUESTION.search(message.get(TEXT) or "") is not None
+    return {INTENT_NAME_KEY: "ask_red_flags" if question else "describe_pain",
+            PREDICTED_CONFIDENCE_KEY: 0.0}

@@ -99,8 +99,13 @@ def test_every_allowed_payload_is_an_intent_of_the_domain_with_known_entities():
     for payload in allowed_payloads():
         intent, entities = parse_payload(payload)
         assert intent in INTENTS
-        assert set(entities) <= {"exercise"}
-        assert set(entities.values()) <= set(content.exercises())
+        assert set(entities) <= {"exercise", "red_flag"}
+        assert set(entities.get("exercise", []) and [entities["exercise"]]) <= \
+            set(content.exercises())
+        # the warning-sign check's buttons: a tier, and only with report_red_flag
+        if "red_flag" in entities:
+            assert intent == "report_red_flag"
+            assert entities["red_flag"] in ("emergency", "urgent")
 
 
 def write_tree(tmp_path: Path, action_source: str, intents: List[str]) -> Tuple[Path, Path]:

@@ -381,15 +381,16 @@ def conversations() -> List[Tuple[str, List[Turn]]]:
                   Turn("is swimming good for my back", NOT_UNDERSTOOD),
                   Turn("what's the weather tomorrow", OUT_OF_SCOPE)]),
         ("rest", [Turn("I suddenly can't control my bladder and my legs are numb", emergency)]),
-        ("rest", [Turn("I had bowel cancer two years ago and now my lower back hurts", urgent),
-                  Turn("how do I do a glute bridge", FEEDBACK), Turn(HELPFUL, "glad it helped")]),
+        # No lesson while a red flag stands (actions/safety.py): a conversation of its own.
+        ("rest", [Turn("I had bowel cancer two years ago and now my lower back hurts", urgent)]),
+        ("rest", [Turn("how do I do a glute bridge", FEEDBACK), Turn(HELPFUL, "glad it helped")]),
         ("rest", [Turn("Is swimming good for back pain?", NOT_UNDERSTOOD),
                   Turn("can I get a sick note", NOT_UNDERSTOOD),
                   Turn(f"call me on {PHONE} or mail {EMAIL}", OUT_OF_SCOPE),
                   Turn("can I bring my dog", OUT_OF_SCOPE)]),
         ("socketio", [Turn("what is the piriformis", FEEDBACK), Turn(HELPFUL, "glad it helped")]),
         ("socketio", [Turn("how do I do a clamshell", FEEDBACK),
-                      Turn("should i use heat or ice", OUT_OF_SCOPE)]),
+                      Turn("what time is the football on tonight", OUT_OF_SCOPE)]),
     ]
 
 
@@ -490,7 +491,7 @@ def test_report_of_real_conversations_in_chromium(recorded_store):
                           "--out", str(out), "--days", "7"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith(f"Wrote {out}: 7 conversations, ")
+    assert run.stdout.startswith(f"Wrote {out}: 8 conversations, ")
     html = out.read_text()
     assert "[phone number]" in html and "[e-mail address]" in html
     assert PHONE not in html and "900123" not in html and EMAIL not in html
@@ -524,13 +525,13 @@ def test_report_of_real_conversations_in_chromium(recorded_store):
         browser.close()
 
     assert summary == {
-        "conversations": "7", "sessions": "7", "user_messages": "20",
+        "conversations": "8", "sessions": "8", "user_messages": "20",
         "bot_messages": str(bot_messages), "fallbacks": "3", "fallback_rate": "15.0%",
         "out_of_scope": "4", "out_of_scope_rate": "20.0%", "red_flags": "2",
         "helpful_rate": "75.0%"}
     # Column sums: right even when the test runs across midnight.
-    assert [sum(int(row[n]) for row in days.values()) for n in (1, 2, 4, 5)] == [7, 20, 3, 4]
-    assert channels == {"rest": ["5", "16"], "socketio": ["2", "4"]}
+    assert [sum(int(row[n]) for row in days.values()) for n in (1, 2, 4, 5)] == [8, 20, 3, 4]
+    assert channels == {"rest": ["6", "16"], "socketio": ["2", "4"]}
     assert topics == {"faq_piriformis": ["2"], "ask_exercise:clamshell": ["2"],
                       "report_red_flag": ["2"], "ask_exercise:glute_bridge": ["1"],
                       "faq_glutes_cause_back_pain": ["1"]}
@@ -542,5 +543,5 @@ def test_report_of_real_conversations_in_chromium(recorded_store):
     assert sorted(groups[1:]) == [
         ("1", ["call me on [phone number] or mail [e-mail address]"]),
         ("1", ["can I bring my dog"]), ("1", ["can I get a sick note"]),
-        ("1", ["should i use heat or ice"]), ("1", ["what's the weather tomorrow"])]
+        ("1", ["what time is the football on tonight"]), ("1", ["what's the weather tomorrow"])]
     assert (OUTPUT / "report.png").stat().st_size > 50_000
