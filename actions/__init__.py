@@ -9,6 +9,7 @@ from actions.fallback import ActionDidYouMean
 from actions.faq import ActionAnswerFaq
 from actions.feedback import ActionRecordFeedback
 from actions.pain import ActionDescribePain
+from actions.questions import ActionAnswerQuestion
 from actions.safety import (ActionCrisisSupport, ActionOtherLanguage, ActionRedFlagInfo,
                             ActionSeenDoctor, ActionUrgentCare)
 from actions.screening import ActionScreenAnswer, ActionScreenRedFlags, ActionYesNo
@@ -16,6 +17,7 @@ from actions.session import ActionSessionStart
 
 __all__ = [
     "ActionAnswerFaq",
+    "ActionAnswerQuestion",
     "ActionClinicInfo",
     "ActionCrisisSupport",
     "ActionDescribePain",

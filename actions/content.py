@@ -96,6 +96,17 @@ PAIN_SCHEMA = {
 }
 
 
+QUESTIONS_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "propertyNames": {"pattern": "^ask_[a-z_]+$"},
+    "additionalProperties": {
+        "type": "object", "additionalProperties": False, "required": ["answer"],
+        "properties": {"answer": _text, "related_from_text": {"enum": ["true", "false"]}},
+    },
+}
+
+
 class ContentError(ValueError):
     """A content file is missing, malformed or inconsistent."""
 
@@ -134,6 +145,11 @@ def pain_descriptions() -> Dict[str, Any]:
     if named - set(known):
         raise ContentError(f"pain_descriptions.yml: unknown FAQ ids {sorted(named - set(known))}")
     return entries
+
+
+@lru_cache(maxsize=None)
+def questions() -> Dict[str, Dict[str, Any]]:
+    return _load("knowledge/questions.yml", QUESTIONS_SCHEMA)
 
 
 @lru_cache(maxsize=None)

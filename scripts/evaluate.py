@@ -200,11 +200,12 @@ def main() -> None:
     if not args.skip_clinc:
         clinc_false_accepts(agent)
     report_red_flags()
-    # The fresh blind sets per category, language and style; crisis; end to end.
+    # Both blind sets per category, language and style; crisis; end to end.
     sys.path.insert(0, str(ROOT / "scripts"))
     import safety_eval
 
-    safety_eval.main(["--model", args.model])
+    for cases in ("fresh", "second"):
+        safety_eval.main(["--model", args.model, "--cases", str(ROOT / "tests" / "safety" / cases)])
 
 
 if __name__ == "__main__":

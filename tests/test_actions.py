@@ -193,3 +193,19 @@ async def test_feedback_without_a_prompt_is_thanked_but_not_counted(dispatcher):
     events = await ActionRecordFeedback().run(dispatcher, make_tracker("feedback_helpful"), {})
     assert events == []
     assert sent(dispatcher) == [{"text": "Thank you, I'm glad it helped."}]
+
+
+@pytest.mark.parametrize("intent, text, phrase", [
+    ("ask_diagnosis", "is it my disc? my buttock aches when i sit", "can't diagnose"),
+    ("ask_medication", "can i take ibuprofen with the exercises", "pharmacist"),
+])
+async def test_questions_are_answered_from_their_content_file(dispatcher, intent, text, phrase):
+    from actions.questions import ActionAnswerQuestion
+
+    assert await ActionAnswerQuestion().run(dispatcher, make_tracker(intent, text=text), {}) == []
+    [message] = dispatcher.messages
+    assert message["text"] == content.questions()[intent]["answer"] and phrase in message["text"]
+    payloads = [b["payload"] for b in message["buttons"]]
+    assert payloads[-1] == "/book_appointment"
+    # A diagnosis request also gets the answers that fit its words; medicines do not.
+    assert (len(payloads) > 1) == (intent == "ask_diagnosis")

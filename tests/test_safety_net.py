@@ -15,7 +15,8 @@ from channels.rest import BadRequest, parse_body
 from components.red_flags import RedFlagDetector, load_safety_net
 
 ROOT = Path(__file__).resolve().parents[1]
-FRESH = ROOT / "tests" / "safety" / "fresh"
+# Both blind sets: the fresh one and the second one (written after the first tuning).
+BLIND_SETS = [ROOT / "tests" / "safety" / "fresh", ROOT / "tests" / "safety" / "second"]
 LANGUAGE_CASES = ROOT / "tests" / "safety" / "languages_cases.yml"
 MAX_FALSE_ALARM_RATE = 0.02
 ORDER = {"crisis": 0, "emergency": 1, "urgent": 2}
@@ -34,14 +35,18 @@ def crisis_of(net, text):
     return any(f.tier == "crisis" for f in net.detect(text))
 
 
-def _load(name, key):
-    return yaml.safe_load((FRESH / name).read_text())[key]
+def _load(folder, name, key):
+    return yaml.safe_load((folder / name).read_text())[key]
+
+
+blind_sets = pytest.mark.parametrize("folder", BLIND_SETS, ids=lambda p: p.name)
 
 
 # -- the fresh blind sets (README "Safety net": first and final figures) ---------------------
-def test_every_fresh_red_flag_is_found_at_its_tier_or_above(net):
-    cases = _load("red_flags.yml", "red_flags")
-    assert len(cases) >= 150
+@blind_sets
+def test_every_blind_red_flag_is_found_at_its_tier_or_above(net, folder):
+    cases = _load(folder, "red_flags.yml", "red_flags")
+    assert len(cases) >= 120
     missed = [c["text"] for c in cases if not flags_of(net, c["text"])]
     assert missed == []
     too_low = [c["text"] for c in cases
@@ -49,16 +54,19 @@ def test_every_fresh_red_flag_is_found_at_its_tier_or_above(net):
     assert too_low == []
 
 
-def test_fresh_near_misses_rarely_raise_an_alarm(net):
-    cases = _load("near_misses.yml", "near_misses")
-    assert len(cases) >= 150
+@blind_sets
+def test_blind_near_misses_rarely_raise_an_alarm(net, folder):
+    cases = _load(folder, "near_misses.yml", "near_misses")
+    assert len(cases) >= 130
     alarms = [c["text"] for c in cases if flags_of(net, c["text"])]
     assert len(alarms) <= MAX_FALSE_ALARM_RATE * len(cases), alarms
 
 
-def test_fresh_crisis_messages_are_all_found_and_their_near_misses_are_not(net):
-    crisis, near = _load("crisis.yml", "crisis"), _load("crisis.yml", "near_misses")
-    assert len(crisis) >= 30 and len(near) >= 30
+@blind_sets
+def test_blind_crisis_messages_are_all_found_and_their_near_misses_are_not(net, folder):
+    crisis = _load(folder, "crisis.yml", "crisis")
+    near = _load(folder, "crisis.yml", "near_misses")
+    assert len(crisis) >= 29 and len(near) >= 29
     assert [c["text"] for c in crisis if not crisis_of(net, c["text"])] == []
     assert [c["text"] for c in near if crisis_of(net, c["text"])] == []
 
