@@ -282,9 +282,9 @@ class RedFlagMatcher:
         self.passes: Tuple[Pass, ...] = (*passes, *([spelling] if spelling else []),
                                          _WHITESPACE)
         self.nlp.add_pipe("sentencizer")  # scopes ConText and same-sentence rules
-        # One matcher per pattern key, so that only the keys of rules the quick test
-        # leaves possible are run (their optional gaps make matching the costliest step).
-        self._key_matchers: Dict[str, Matcher] = {}
+        # One matcher per pattern, so that only the patterns the quick test leaves
+        # possible are run (their optional gaps make matching the costliest step).
+        self._pattern_matchers: List[Matcher] = []  # by pattern index
         # The quick test's index (_may_fire): every pattern as (matcher key, its required
         # words), by the words its first required token accepts.
         self._patterns: List[Tuple[str, _Required]] = []
@@ -380,11 +380,13 @@ class RedFlagMatcher:
 
     def _add_phrases(self, key: str, phrases: Iterable[str]) -> None:
         patterns = [p for phrase in phrases for p in self._token_patterns(phrase)]
-        self._key_matchers.setdefault(key, Matcher(self.nlp.vocab)).add(key, patterns)
         for pattern in patterns:
             required = _required_words(pattern)
             index = len(self._patterns)
             self._patterns.append((key, required))
+            single = Matcher(self.nlp.vocab)
+            single.add(key, [pattern])
+            self._pattern_matchers.append(single)
             if not required or required[0][0] == "REGEX":
                 self._unanchored.append(index)
                 continue
@@ -398,9 +400,13 @@ class RedFlagMatcher:
         return bool(self._possible_keys(doc))
 
     def _possible_keys(self, doc: Doc) -> Set[str]:
-        """The pattern keys worth matching: those of the rules that can match `doc`. A
-        rule cannot when one of its groups has no pattern whose required words (lemma,
-        lower case or regex) are all in the message; for most messages no rule can."""
+        return self._possible(doc)[0]
+
+    def _possible(self, doc: Doc) -> Tuple[Set[str], Set[int]]:
+        """The pattern keys worth matching, and their patterns worth running: those of
+        the rules that can match `doc`. A rule cannot when one of its groups has no
+        pattern whose required words (lemma, lower case or regex) are all in the
+        message; for most messages no rule can."""
         words: Dict[str, Any] = {"LEMMA": {t.lemma_ for t in doc},
                                  "LOWER": {t.lower_ for t in doc},
                                  "NORM": {t.norm_ for t in doc}}
@@ -408,36 +414,41 @@ class RedFlagMatcher:
         for attr in ("LEMMA", "LOWER", "NORM"):
             for word in words[attr]:
                 candidates.update(self._anchored.get((attr, word), ()))
-        possible = set()
+        possible: Dict[str, List[int]] = {}
         for index in candidates:
             key, required = self._patterns[index]
             rest = required if required and required[0][0] == "REGEX" else required[1:]
-            if key not in possible and all(_present(attr, needed, words)
-                                           for attr, needed in rest):
-                possible.add(key)
+            if all(_present(attr, needed, words) for attr, needed in rest):
+                possible.setdefault(key, []).append(index)
         keys = {group for rule in self.rules if all(g in possible for g in rule.groups)
                 for group in rule.groups}
         if keys and "ignore" in possible:
             keys.add("ignore")
-        return keys
+        return keys, {i for key in keys for i in possible[key]}
 
     # -- detection --------------------------------------------------------------------
-    def _candidates(self, doc: Doc, keys: Iterable[str]
+    def _candidates(self, doc: Doc, patterns: Iterable[int]
                     ) -> List[Tuple[_Rule, Span, List[List[Span]]]]:
         """(rule, main span, spans of each further group) for every rule that matches."""
         by_key: Dict[str, List[Span]] = {}
-        for key in keys:
-            for _, start, end in self._key_matchers[key](doc):
+        for index in sorted(patterns):
+            key = self._patterns[index][0]
+            for _, start, end in self._pattern_matchers[index](doc):
                 by_key.setdefault(key, []).append(doc[start:end])
+        for key, spans in by_key.items():  # as one matcher per key would give them
+            by_key[key] = sorted(set(spans), key=lambda s: (s.start, s.end))
         ignored = by_key.get("ignore", [])
+        sentence = []  # each token's sentence number (Span.sent walks the doc each time)
+        for token in doc:
+            sentence.append(sentence[-1] + token.is_sent_start if sentence else 0)
         found = []
         for rule in self.rules:
             first, *others = rule.groups
             for span in by_key.get(first, []):
                 if any(i.start < span.end and span.start < i.end for i in ignored):
                     continue
-                support = [[s for s in by_key.get(g, [])
-                            if s.sent == span.sent or not rule.same_sentence] for g in others]
+                support = [[s for s in by_key.get(g, []) if not rule.same_sentence
+                            or sentence[s.start] == sentence[span.start]] for g in others]
                 if all(support):
                     found.append((rule, span, support))
         return found
@@ -447,10 +458,10 @@ class RedFlagMatcher:
         normalised, origin = normalise_with_offsets(text, self.passes)
         doc = self.nlp(normalised)
         self.fuzzy.correct(doc)
-        keys = self._possible_keys(doc)
+        keys, patterns = self._possible(doc)
         if not keys:
             return [], []
-        candidates = self._candidates(doc, keys)
+        candidates = self._candidates(doc, patterns)
         if not candidates:
             return [], []
         every_span = [s for _, span, support in candidates for s in [span, *sum(support, [])]]
