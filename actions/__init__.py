@@ -3,7 +3,9 @@
 rasa-sdk discovers the Action subclasses when this package is imported
 (`rasa run actions --actions actions`).
 """
+from actions.cautions import ActionCaution
 from actions.clinic import ActionClinicInfo
+from actions.exercise_followups import ActionExerciseDetail, ActionRecommendExercise
 from actions.exercises import ActionExerciseInstructions
 from actions.fallback import ActionDidYouMean
 from actions.faq import ActionAnswerFaq
@@ -17,6 +19,9 @@ from actions.session import ActionSessionStart
 
 __all__ = [
     "ActionAnswerFaq",
+    "ActionCaution",
+    "ActionExerciseDetail",
+    "ActionRecommendExercise",
     "ActionAnswerQuestion",
     "ActionClinicInfo",
     "ActionCrisisSupport",

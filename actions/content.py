@@ -41,6 +41,8 @@ FAQ_SCHEMA = {
                         "type": "array", "minItems": 2, "maxItems": 3, "uniqueItems": True,
                         "items": {"type": "string", "pattern": "^faq_[a-z_]+$"},
                     },
+                    # exercises the answer names, offered as buttons (ids of exercises.yml)
+                    "exercises": {"type": "array", "uniqueItems": True, "items": _text},
                     **_review,
                 },
             },
@@ -59,24 +61,34 @@ EXERCISE_SCHEMA = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["name", "purpose", "steps", "dose", "mistakes", "easier",
-                             "harder", "stop_if", *_review],
+                             "harder", "stop_if", "position", "frequency", "equipment",
+                             "names", "known_as", "tags", *_review],
                 "properties": {
                     "name": _text, "purpose": _text, "steps": _texts, "dose": _text,
                     "mistakes": _texts, "easier": _text, "harder": _text,
-                    "stop_if": _texts, **_review,
+                    "stop_if": _texts, "position": _text, "frequency": _text,
+                    "equipment": _text, "names": _texts, "known_as": _texts, "tags": _texts,
+                    **_review,
                 },
             },
         }
     },
 }
 
-CLINIC_KEYS = ["name", "phone", "booking_url", "email", "address", "hours",
-               "emergency_number", "non_emergency_line", "crisis_line"]
+CLINIC_KEYS = ["name", "phone", "booking_url", "email", "address", "emergency_number",
+               "non_emergency_line", "crisis_line", "timezone",
+               *(f"hours_{day}" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))]
+# Answers in the clinic's words; empty when the clinic has not decided them (the
+# assistant then says to call). closures: comma-separated dates.
+CLINIC_OPTIONAL_KEYS = ["closures", "price", "insurance", "referral", "first_visit_length",
+                        "what_to_wear", "cancellation", "parking", "home_visits",
+                        "video_visits", "under_18"]
 CLINIC_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "required": CLINIC_KEYS,
-    "properties": {key: _text for key in CLINIC_KEYS},
+    "required": CLINIC_KEYS + CLINIC_OPTIONAL_KEYS,
+    "properties": {**{key: _text for key in CLINIC_KEYS},
+                   **{key: {"type": "string"} for key in CLINIC_OPTIONAL_KEYS}},
 }
 
 
@@ -129,12 +141,54 @@ def faqs() -> Dict[str, Dict[str, Any]]:
         missing = [ref for ref in entry["related"] if ref not in entries or ref == faq_id]
         if missing:
             raise ContentError(f"{faq_id}: related ids {missing} do not exist or point to itself")
+        unknown = [e for e in entry.get("exercises", []) if e not in exercises()]
+        if unknown:
+            raise ContentError(f"{faq_id}: unknown exercises {unknown}")
     return entries
 
 
 @lru_cache(maxsize=None)
 def exercises() -> Dict[str, Dict[str, Any]]:
     return _load("knowledge/exercises.yml", EXERCISE_SCHEMA)["exercises"]
+
+
+CAUTIONS_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["situations"],
+    "properties": {"situations": {"type": "object", "minProperties": 1, "additionalProperties": {
+        "type": "object", "additionalProperties": False,
+        "required": ["words", "caution", "suggest"],
+        "properties": {"words": _texts, "caution": _text,
+                       "suggest": {"type": "array", "items": _text}}}}},
+}
+
+
+@lru_cache(maxsize=None)
+def cautions() -> Dict[str, Dict[str, Any]]:
+    entries = _load("knowledge/cautions.yml", CAUTIONS_SCHEMA)["situations"]
+    used = {tag for entry in exercises().values() for tag in entry["tags"]}
+    for name, entry in entries.items():
+        if set(entry["suggest"]) - used:
+            raise ContentError(f"cautions.yml: {name} suggests tags no exercise has")
+    return entries
+
+
+EXERCISE_REQUESTS_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["tags", "intro", "intro_default", "no_match"],
+    "properties": {"tags": {"type": "object", "minProperties": 1,
+                            "additionalProperties": _texts},
+                   "intro": _text, "intro_default": _text, "no_match": _text},
+}
+
+
+@lru_cache(maxsize=None)
+def exercise_requests() -> Dict[str, Any]:
+    entries = _load("knowledge/exercise_requests.yml", EXERCISE_REQUESTS_SCHEMA)
+    used = {tag for entry in exercises().values() for tag in entry["tags"]}
+    if set(entries["tags"]) - used:
+        raise ContentError(f"exercise_requests.yml: tags no exercise has: "
+                           f"{sorted(set(entries['tags']) - used)}")
+    return entries
 
 
 @lru_cache(maxsize=None)
@@ -158,13 +212,47 @@ def _clinic_file() -> Dict[str, str]:
 
 
 def clinic() -> Dict[str, str]:
-    """Clinic settings; CLINIC_<KEY> environment variables override the file."""
+    """Clinic settings; CLINIC_<KEY> environment variables override the file. `hours`
+    (the readable opening hours) is derived from the structured ones."""
+    from actions import opening_hours
+
     settings = dict(_clinic_file())
     for key in settings:
         value = os.environ.get(f"CLINIC_{key.upper()}", "").strip()
         if value:
             settings[key] = value
+    try:
+        settings["hours"] = opening_hours.hours_text(settings)
+        opening_hours.closures(settings)
+    except ValueError as error:
+        raise ContentError(f"clinic settings: {error}") from error
     return settings
+
+
+CLINIC_QUESTIONS_SCHEMA = {
+    "type": "object",
+    "required": ["not_set"],
+    "properties": {"not_set": _text},
+    "patternProperties": {"^ask_[a-z_0-9]+$": {
+        "type": "object", "additionalProperties": False, "required": ["answer"],
+        "properties": {"answer": _text}}},
+    "additionalProperties": False,
+}
+
+
+@lru_cache(maxsize=None)
+def clinic_questions() -> Dict[str, Any]:
+    entries = _load("knowledge/clinic_questions.yml", CLINIC_QUESTIONS_SCHEMA)
+    import string
+
+    known = set(CLINIC_KEYS) | set(CLINIC_OPTIONAL_KEYS) | {"hours"}
+    for intent, entry in entries.items():
+        text = entry if intent == "not_set" else entry["answer"]
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        if fields - known:
+            raise ContentError(f"clinic_questions.yml: {intent} uses unknown settings "
+                               f"{sorted(fields - known)}")
+    return entries
 
 
 def review_due(entry: Dict[str, Any]) -> dt.date:

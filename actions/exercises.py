@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Text
+import re
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -11,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import content, safety, screening
 from actions.feedback import ask_for_feedback
 
+OTHER = re.compile(r"\b(other|another|second)\b", re.IGNORECASE)
 # Every exercise ends with this, so the "when to stop" advice points to urgent care.
 WARNING_SIGNS_LINE = (
     "Stop and get urgent medical help (do not keep exercising) if you get numbness "
@@ -25,12 +27,26 @@ def exercise_button(exercise_id: str) -> Dict[str, str]:
     return {"title": name, "payload": f"/ask_exercise{entities}"}
 
 
-def requested_exercise(tracker: Tracker) -> Optional[str]:
+def requested_exercise(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
+    """The exercise asked for: named (entity), or described ("the one on your side");
+    with the candidates when a description fits several ("the kneeling one")."""
+    from actions.exercise_followups import described_exercises, named_exercises
+
     known = content.exercises()
     for entity in tracker.latest_message.get("entities") or []:
         if entity.get("entity") == "exercise" and entity.get("value") in known:
-            return entity["value"]
-    return None
+            return entity["value"], []
+    text = tracker.latest_message.get("text") or ""
+    current = tracker.get_slot("exercise")
+    for found in (named_exercises(text), described_exercises(text)):
+        if len(found) > 1 and current in found and OTHER.search(text):
+            found = [e for e in found if e != current]  # "and the other kneeling one?"
+        if len(found) == 1:
+            return found[0], []
+        if found:
+            return None, found
+    # "how do I do it?" after the exercise was named
+    return (current, []) if current in known else (None, [])
 
 
 def instructions(exercise: Dict[str, Any]) -> List[str]:
@@ -48,7 +64,13 @@ def instructions(exercise: Dict[str, Any]) -> List[str]:
 
 def teach(dispatcher: CollectingDispatcher, tracker: Tracker,
           exercise_id: str) -> List[Dict[Text, Any]]:
-    """The lesson, then the feedback prompt if due; remembers the exercise."""
+    """The lesson (after the caution of a situation mentioned, e.g. pregnancy), then the
+    feedback prompt if due; remembers the exercise."""
+    from actions.cautions import caution_text, known_situations, remember
+
+    situations = known_situations(tracker)
+    if situations:
+        dispatcher.utter_message(text=caution_text(situations))
     *first, last = instructions(content.exercises()[exercise_id])
     for text in first:
         dispatcher.utter_message(text=text)
@@ -58,14 +80,26 @@ def teach(dispatcher: CollectingDispatcher, tracker: Tracker,
         buttons=[exercise_button(e) for e in others]
         + [{"title": "Warning signs", "payload": "/ask_red_flags"}],
     )
-    return [SlotSet("exercise", exercise_id),
-            *ask_for_feedback(dispatcher, tracker, exercise_id)]
+    return [SlotSet("exercise", exercise_id), SlotSet("last_answer", exercise_id),
+            *remember(tracker, situations), *ask_for_feedback(dispatcher, tracker, exercise_id)]
 
 
-def ask_which(dispatcher: CollectingDispatcher) -> None:
+def teach_or_screen(dispatcher: CollectingDispatcher, tracker: Tracker,
+                    exercise_id: str) -> List[Dict[Text, Any]]:
+    """The lesson, unless the warning-sign check was asked and passed over: then it is
+    asked once more first, and the lesson follows "none of these"."""
+    if tracker.get_slot(screening.SCREEN_SLOT) == screening.ASKED:
+        return screening.ask(dispatcher, tracker,
+                             {"intent": "ask_exercise", "exercise": exercise_id}, again=True)
+    return teach(dispatcher, tracker, exercise_id)
+
+
+def ask_which(dispatcher: CollectingDispatcher, candidates: Optional[List[str]] = None) -> None:
+    names = [content.exercises()[e]["name"] for e in candidates or []]
     dispatcher.utter_message(
-        text="Which exercise would you like to learn?",
-        buttons=[exercise_button(e) for e in content.exercises()],
+        text=f"Do you mean the {' or the '.join(n.lower() for n in names)}?" if names
+        else "Which exercise would you like to learn?",
+        buttons=[exercise_button(e) for e in candidates or content.exercises()],
     )
 
 
@@ -83,12 +117,8 @@ class ActionExerciseInstructions(Action):
         if flag is not None:
             safety.utter_no_exercise(dispatcher, flag)
             return [SlotSet("exercise", None)]
-        exercise_id = requested_exercise(tracker)
+        exercise_id, candidates = requested_exercise(tracker)
         if exercise_id is None:
-            ask_which(dispatcher)
+            ask_which(dispatcher, candidates)
             return []
-        if tracker.get_slot(screening.SCREEN_SLOT) == screening.ASKED:
-            return screening.ask(dispatcher, tracker,
-                                 {"intent": "ask_exercise", "exercise": exercise_id},
-                                 again=True)
-        return teach(dispatcher, tracker, exercise_id)
+        return teach_or_screen(dispatcher, tracker, exercise_id)

@@ -50,5 +50,10 @@ class ActionDidYouMean(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        from actions import safety
+
+        flag = safety.active_flag(tracker)
+        if flag is not None:  # whatever was meant, the advice that stands comes first
+            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
         utter_did_you_mean(dispatcher, tracker)
         return []

@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
 from actions.buttons import faq_button
+from actions.exercises import exercise_button
 from actions.fallback import utter_did_you_mean
 from actions.feedback import ask_for_feedback
 
@@ -16,11 +18,14 @@ def answer_faq(dispatcher: CollectingDispatcher, tracker: Tracker,
                faq_id: str) -> List[Dict[Text, Any]]:
     """The answer with its related questions as buttons, then the feedback prompt if due."""
     entry = content.faqs()[faq_id]
+    # An answer that lists exercises offers them as buttons, so that a visitor who only
+    # clicks can reach each lesson.
     dispatcher.utter_message(
         text=entry["answer"],
-        buttons=[faq_button(related) for related in entry["related"]],
+        buttons=[exercise_button(e) for e in entry.get("exercises", [])]
+        + [faq_button(related) for related in entry["related"]],
     )
-    return ask_for_feedback(dispatcher, tracker, faq_id)
+    return [SlotSet("last_answer", faq_id), *ask_for_feedback(dispatcher, tracker, faq_id)]
 
 
 class ActionAnswerFaq(Action):

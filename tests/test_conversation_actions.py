@@ -1,0 +1,184 @@
+"""The actions behind follow-ups, exercise requests, cautions and clinic questions
+(actions/exercise_followups.py, actions/cautions.py, actions/clinic.py,
+actions/opening_hours.py): exact replies and events, from the content files."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from rasa_sdk.events import SlotSet
+
+from actions import content, opening_hours
+from actions.cautions import ActionCaution
+from actions.clinic import ActionClinicInfo
+from actions.exercise_followups import (DETAILS, ActionExerciseDetail, ActionRecommendExercise,
+                                        described_exercises)
+from actions.exercises import WARNING_SIGNS_LINE, ActionExerciseInstructions
+from tests.conftest import make_tracker
+
+FLAG = {"red_flag_state": {"tier": "urgent", "category": "cancer", "since": 4e9}}
+
+
+def exercise_entity(value):
+    return [{"entity": "exercise", "value": value}]
+
+
+# -- follow-ups about the exercise just taught --------------------------------------------
+@pytest.mark.parametrize("intent", sorted(DETAILS))
+async def test_each_follow_up_is_answered_from_the_current_exercise(dispatcher, intent):
+    tracker = make_tracker(intent, text="how about that", slots={"exercise": "glute_bridge"})
+    events = await ActionExerciseDetail().run(dispatcher, tracker, {})
+    field = DETAILS[intent][0]
+    value = content.exercises()["glute_bridge"][field]
+    [message] = dispatcher.messages
+    for part in (value if isinstance(value, list) else [value.rstrip(".")]):
+        assert part in message["text"]
+    assert message["text"].startswith("Glute bridge, ")
+    if field == "stop_if":  # "when to stop" always ends with the warning signs
+        assert message["text"].endswith(WARNING_SIGNS_LINE)
+    assert events == [SlotSet("exercise", "glute_bridge")]
+    assert message["buttons"][-1]["payload"] == "/book_appointment"
+
+
+async def test_a_named_exercise_wins_over_the_current_one(dispatcher):
+    tracker = make_tracker("ask_exercise_harder", entities=exercise_entity("clamshell"),
+                           slots={"exercise": "glute_bridge"})
+    assert await ActionExerciseDetail().run(dispatcher, tracker, {}) == [
+        SlotSet("exercise", "clamshell")]
+    assert content.exercises()["clamshell"]["harder"].rstrip(".") in dispatcher.messages[0]["text"]
+
+
+async def test_without_an_exercise_in_context_it_asks_which_with_buttons(dispatcher):
+    tracker = make_tracker("ask_exercise_dose", text="how many reps")
+    assert await ActionExerciseDetail().run(dispatcher, tracker, {}) == []
+    [message] = dispatcher.messages
+    assert message["text"] == "Which exercise is that about?"
+    assert [b["payload"] for b in message["buttons"]] == [
+        f'/ask_exercise_dose{{"exercise":"{e}"}}' for e in content.exercises()]
+
+
+async def test_no_exercise_advice_while_a_warning_sign_stands(dispatcher):
+    tracker = make_tracker("ask_exercise_dose", slots={"exercise": "glute_bridge", **FLAG})
+    assert await ActionExerciseDetail().run(dispatcher, tracker, {}) == []
+    assert "Glute bridge" not in dispatcher.messages[0]["text"]
+    assert "doctor" in " ".join(m["text"] for m in dispatcher.messages)
+
+
+# -- exercises named by description --------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("the one where you lie on your side", ["clamshell"]),
+    ("the one with the band, how does that go", ["crab_walk"]),
+    ("the kneeling one", ["fire_hydrant", "donkey_kick"]),
+    ("how do I do a glute exercise", []),
+])
+def test_descriptions_resolve_to_exercises(text, expected):
+    assert described_exercises(text) == expected
+
+
+async def test_a_description_that_fits_two_asks_which_of_the_two(dispatcher):
+    tracker = make_tracker("ask_exercise", text="the kneeling one")
+    assert await ActionExerciseInstructions().run(dispatcher, tracker, {}) == []
+    [message] = dispatcher.messages
+    assert message["text"] == "Do you mean the fire hydrant or the donkey kick?"
+    assert [b["title"] for b in message["buttons"]] == ["Fire hydrant", "Donkey kick"]
+
+
+async def test_a_description_that_fits_one_teaches_it(dispatcher):
+    tracker = make_tracker("ask_exercise", text="show me the one on your side")
+    events = await ActionExerciseInstructions().run(dispatcher, tracker, {})
+    assert SlotSet("exercise", "clamshell") in events
+    assert dispatcher.messages[0]["text"].startswith(content.exercises()["clamshell"]["name"])
+
+
+# -- requests for a kind of exercise -------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("is there anything I can do standing at the kitchen counter", ["crab_walk", "squat_side_leg_lift"]),
+    ("something gentle to start with", ["glute_bridge", "clamshell", "knee_to_chest"]),
+])
+async def test_recommendations_fit_what_was_asked(dispatcher, text, expected):
+    tracker = make_tracker("recommend_exercise", text=text)
+    assert await ActionRecommendExercise().run(dispatcher, tracker, {}) == []
+    [message] = dispatcher.messages
+    names = [content.exercises()[e]["name"] for e in expected]
+    assert [b["title"] for b in message["buttons"]] == names + ["Book a visit"]
+    assert all(n in message["text"] for n in names)
+
+
+async def test_a_request_only_one_exercise_fits_gets_its_lesson(dispatcher):
+    tracker = make_tracker("recommend_exercise", text="give me a stretch")
+    events = await ActionRecommendExercise().run(dispatcher, tracker, {})
+    assert SlotSet("exercise", "knee_to_chest") in events
+    assert dispatcher.messages[0]["text"].startswith("Knee-to-chest stretch: ")
+
+
+# -- cautions ------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, situation, phrase", [
+    ("is it safe to do these while I'm pregnant?", "pregnancy", "midwife"),
+    ("I had a microdiscectomy four weeks ago", "surgery", "surgeon"),
+    ("I have osteoporosis, which are safe?", "osteoporosis", "GP"),
+    ("I can't get down on the floor any more", "cannot_get_to_floor", "standing"),
+])
+async def test_situations_get_their_caution_and_are_remembered(dispatcher, text, situation, phrase):
+    events = await ActionCaution().run(dispatcher, make_tracker("describe_situation", text=text), {})
+    assert events == [SlotSet("situation", [situation])]
+    [message] = dispatcher.messages
+    assert message["text"].startswith(content.cautions()[situation]["caution"])
+    assert phrase in message["text"]
+
+
+async def test_a_lesson_after_a_situation_starts_with_its_caution(dispatcher):
+    tracker = make_tracker("ask_exercise", entities=exercise_entity("glute_bridge"),
+                           text="can I do the bridge now?", slots={"situation": ["surgery"]})
+    await ActionExerciseInstructions().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["text"] == content.cautions()["surgery"]["caution"]
+    assert dispatcher.messages[1]["text"].startswith("Glute bridge: ")
+
+
+# -- clinic questions ----------------------------------------------------------------------
+@pytest.mark.parametrize("intent", sorted(k for k in content.clinic_questions() if k != "not_set"))
+async def test_every_clinic_question_is_answered_from_the_settings_or_says_to_call(dispatcher, intent):
+    assert await ActionClinicInfo().run(dispatcher, make_tracker(intent), {}) == []
+    settings = content.clinic()
+    template = content.clinic_questions()[intent]["answer"]
+    text = dispatcher.messages[0]["text"]
+    needed = [k for k in settings if "{" + k + "}" in template] + (
+        ["hours"] if "{hours}" in template else [])
+    if all(settings[k].strip() for k in needed):
+        assert text == template.format(**settings)
+    else:  # never an invented answer
+        assert text == content.clinic_questions()["not_set"].format(**settings)
+        assert settings["phone"] in text
+
+
+async def test_an_empty_setting_filled_from_the_environment_is_answered(dispatcher, monkeypatch):
+    monkeypatch.setenv("CLINIC_PRICE", "A first visit costs £60; follow-ups £45.")
+    await ActionClinicInfo().run(dispatcher, make_tracker("ask_price"), {})
+    assert dispatcher.messages[0]["text"] == "A first visit costs £60; follow-ups £45."
+
+
+async def test_hours_name_the_day_asked_about(dispatcher, monkeypatch):
+    monkeypatch.setenv("CLINIC_HOURS_SAT", "closed")
+    await ActionClinicInfo().run(dispatcher, make_tracker("ask_hours", text="are you open on Saturday?"), {})
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith("On Saturdays we're closed. Our opening hours are ")
+    assert text.endswith("Mon–Fri 8:00–19:00, Sat–Sun closed.")
+
+
+def test_hours_text_and_open_now_come_from_the_structured_hours():
+    settings = content.clinic()
+    assert settings["hours"] == "Mon–Fri 8:00–19:00, Sat 9:00–13:00, Sun closed"
+    london = "Europe/London"
+    assert settings["timezone"] == london
+    at = lambda *a: dt.datetime(*a, tzinfo=dt.timezone.utc)  # noqa: E731
+    assert opening_hours.is_open(settings, at(2027, 3, 3, 10, 0))      # a Wednesday
+    assert not opening_hours.is_open(settings, at(2027, 3, 3, 19, 30))
+    assert not opening_hours.is_open(settings, at(2027, 3, 7, 10, 0))  # a Sunday
+    assert not opening_hours.is_open(settings, at(2026, 12, 25, 10, 0))  # a closure
+    # summer time: 8:30 in London is 7:30 UTC
+    assert opening_hours.is_open(settings, at(2027, 7, 7, 7, 30))
+
+
+def test_bad_hours_fail_loudly(monkeypatch):
+    monkeypatch.setenv("CLINIC_HOURS_MON", "9 till 5")
+    with pytest.raises(content.ContentError):
+        content.clinic()
