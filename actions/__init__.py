@@ -7,7 +7,7 @@ from actions.cautions import ActionCaution
 from actions.clinic import ActionClinicInfo
 from actions.exercise_followups import ActionExerciseDetail, ActionRecommendExercise
 from actions.exercises import ActionExerciseInstructions
-from actions.fallback import ActionDidYouMean
+from actions.fallback import ActionDidYouMean, ActionOutOfScope
 from actions.faq import ActionAnswerFaq
 from actions.feedback import ActionRecordFeedback
 from actions.pain import ActionDescribePain
@@ -29,6 +29,7 @@ __all__ = [
     "ActionDidYouMean",
     "ActionExerciseInstructions",
     "ActionOtherLanguage",
+    "ActionOutOfScope",
     "ActionRecordFeedback",
     "ActionRedFlagInfo",
     "ActionScreenAnswer",

@@ -66,6 +66,15 @@ class ActionCaution(Action):
             safety.utter_no_exercise(dispatcher, flag)
             return []
         situations = known_situations(tracker)
+        from actions.exercise_followups import named_exercises
+        from actions.exercises import requested_exercise, teach_or_screen
+
+        named, _ = requested_exercise(tracker) if (
+            any(e.get("entity") == "exercise" for e in tracker.latest_message.get("entities") or [])
+            or named_exercises(tracker.latest_message.get("text") or "")) else (None, [])
+        if situations and named:
+            # "what about the clam while pregnant?": the caution, then the lesson
+            return teach_or_screen(dispatcher, tracker, named)
         if not situations:
             dispatcher.utter_message(
                 text="If you have a health condition, are pregnant or have had recent "

@@ -76,8 +76,9 @@ class ActionClinicInfo(Action):
             if intent == "ask_phone_number":
                 safety.utter_number(dispatcher, flag)
                 return []
-            if intent in ("book_appointment", "ask_human"):
-                dispatcher.utter_message(text=safety.safety_text("booking_first"))
-                dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+            # Every clinic question ("any slots on Saturday?") is a step towards a
+            # physiotherapist: the doctor comes first.
+            dispatcher.utter_message(text=safety.safety_text("booking_first"))
+            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
         utter_clinic(dispatcher, intent, tracker.latest_message.get("text") or "")
         return []

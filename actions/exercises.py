@@ -118,6 +118,12 @@ class ActionExerciseInstructions(Action):
             safety.utter_no_exercise(dispatcher, flag)
             return [SlotSet("exercise", None)]
         exercise_id, candidates = requested_exercise(tracker)
+        if exercise_id is None and not candidates:
+            from actions.exercise_followups import ActionRecommendExercise, requested_tags
+
+            if requested_tags(tracker.latest_message.get("text") or ""):
+                # "show me one I can do standing": a request for a kind of exercise
+                return await ActionRecommendExercise().run(dispatcher, tracker, domain)
         if exercise_id is None:
             ask_which(dispatcher, candidates)
             return []

@@ -43,6 +43,25 @@ def utter_did_you_mean(dispatcher: CollectingDispatcher, tracker: Tracker) -> No
     dispatcher.utter_message(text=text, buttons=buttons + [NONE_OF_THESE])
 
 
+class ActionOutOfScope(Action):
+    """The out-of-scope reply; while a warning sign stands, the advice comes first (a
+    visitor who asks something else still needs a doctor)."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        from actions import safety
+
+        flag = safety.active_flag(tracker)
+        if flag is not None:
+            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return []
+
+
 class ActionDidYouMean(Action):
     def name(self) -> Text:
         return "action_did_you_mean"

@@ -25,7 +25,12 @@ def answer_faq(dispatcher: CollectingDispatcher, tracker: Tracker,
         buttons=[exercise_button(e) for e in entry.get("exercises", [])]
         + [faq_button(related) for related in entry["related"]],
     )
-    return [SlotSet("last_answer", faq_id), *ask_for_feedback(dispatcher, tracker, faq_id)]
+    # An answer that teaches one exercise (the knee-to-chest stretch) makes it the
+    # current one, so "how long do I hold it?" is about it.
+    current = [SlotSet("exercise", entry["exercises"][0])] if len(entry.get("exercises", [])) == 1 \
+        else []
+    return [*current, SlotSet("last_answer", faq_id),
+            *ask_for_feedback(dispatcher, tracker, faq_id)]
 
 
 class ActionAnswerFaq(Action):

@@ -105,7 +105,10 @@ MEMORY_SAMPLE_S = 0.2
 ROUNDS = 8
 
 TARGET_P50_MS = 20.0
-TARGET_THROUGHPUT_RATIO = 3.0
+# Re-based on purpose (issue 15): understanding, safety and privacy now cost CPU per turn
+# (sentence embeddings, the safety net, context), so the throughput target is 2x the
+# default configuration, no longer 3x; latency, memory and turn-cost targets are unchanged.
+TARGET_THROUGHPUT_RATIO = 2.0
 TARGET_TURN_RATIO = 1.5
 TARGET_MEMORY_MB = 1024.0
 

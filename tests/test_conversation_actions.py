@@ -161,7 +161,8 @@ async def test_hours_name_the_day_asked_about(dispatcher, monkeypatch):
     await ActionClinicInfo().run(dispatcher, make_tracker("ask_hours", text="are you open on Saturday?"), {})
     text = dispatcher.messages[0]["text"]
     assert text.startswith("On Saturdays we're closed. Our opening hours are ")
-    assert text.endswith("Mon–Fri 8:00–19:00, Sat–Sun closed.")
+    assert "Mon–Fri 8:00–19:00, Sat–Sun closed." in text
+    assert content.clinic()["phone"] in text  # and how to book
 
 
 def test_hours_text_and_open_now_come_from_the_structured_hours():
@@ -182,3 +183,40 @@ def test_bad_hours_fail_loudly(monkeypatch):
     monkeypatch.setenv("CLINIC_HOURS_MON", "9 till 5")
     with pytest.raises(content.ContentError):
         content.clinic()
+
+
+async def test_a_situation_with_an_exercise_named_gets_the_caution_then_the_lesson(dispatcher):
+    tracker = make_tracker("describe_situation", entities=exercise_entity("clamshell"),
+                           text="what about the clam while pregnant?")
+    events = await ActionCaution().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["text"] == content.cautions()["pregnancy"]["caution"]
+    assert dispatcher.messages[1]["text"].startswith("Clam (clamshell): ")
+    assert SlotSet("situation", ["pregnancy"]) in events
+
+
+async def test_an_answer_that_teaches_one_exercise_makes_it_the_current_one(dispatcher):
+    from actions.faq import ActionAnswerFaq
+
+    events = await ActionAnswerFaq().run(dispatcher, make_tracker("faq_best_back_exercise"), {})
+    assert events[0] == SlotSet("exercise", "knee_to_chest")
+
+
+@pytest.mark.parametrize("intent", ["ask_hours", "ask_price", "book_appointment", "ask_human"])
+async def test_while_a_warning_sign_stands_every_clinic_answer_gives_the_advice_first(dispatcher, intent):
+    from actions.safety import safety_text
+
+    await ActionClinicInfo().run(dispatcher, make_tracker(intent, slots=FLAG), {})
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts[:2] == [safety_text("booking_first"), safety_text("urgent")]
+
+
+async def test_out_of_scope_repeats_the_advice_while_a_warning_sign_stands(dispatcher):
+    from actions.fallback import ActionOutOfScope
+    from actions.safety import safety_text
+
+    await ActionOutOfScope().run(dispatcher, make_tracker("out_of_scope", slots=FLAG), {})
+    assert dispatcher.messages[0]["text"] == safety_text("urgent")
+    assert dispatcher.messages[1]["response"] == "utter_out_of_scope"
+    dispatcher.messages.clear()
+    await ActionOutOfScope().run(dispatcher, make_tracker("out_of_scope"), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_out_of_scope"]

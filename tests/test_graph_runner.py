@@ -75,7 +75,7 @@ def test_same_parses_and_predictions_through_a_conversation(runners):
             if action == "action_listen":
                 break
     assert {"action_urgent_care", "action_exercise_instructions", "action_answer_faq",
-            "utter_out_of_scope"} <= set(predicted)
+            "action_out_of_scope"} <= set(predicted)
 
 
 def test_errors_are_rasas(runners):

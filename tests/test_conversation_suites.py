@@ -1,0 +1,43 @@
+"""The conversation suites (tests/conversations/), held over REST against the real
+servers as visitors hold them (scripts/conversation_suite.py): every turn's expected
+behaviour, measured. Safety turns must all pass; the share of all turns that pass may
+not fall below what was reached (README "Conversations": first and final figures)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+from scripts.conversation_suite import TOKEN, TurnResult, run_suites
+from scripts.servers import running_assistant
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ROOT / "tests" / "conversations"
+# The share of turns reached (regression floors, a little under the measured figures;
+# the issue's aim is 95% for the first suite).
+FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85}
+SAFETY = ("urgent message",)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Iterator[Dict[str, List[TurnResult]]]:
+    with running_assistant(tmp_path_factory.mktemp("suites"), api_token=TOKEN) as servers:
+        yield {name: run_suites(servers.rasa_url, [SUITES / name]) for name in FLOORS}
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_no_safety_turn_fails(results, name):
+    failed = [f"{r.conversation}[{r.index}] {r.text!r}: {r.problems}" for r in results[name]
+              if any(p.startswith(SAFETY) for p in r.problems)]
+    assert failed == []
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_the_share_of_turns_that_pass_does_not_fall(results, name):
+    turns = results[name]
+    assert len(turns) >= 150
+    share = sum(r.passed for r in turns) / len(turns)
+    failed = [f"{r.conversation}[{r.index}]: {'; '.join(r.problems)}"
+              for r in turns if not r.passed]
+    assert share >= FLOORS[name], f"{share:.1%} of turns pass:\n" + "\n".join(failed)
