@@ -22,6 +22,7 @@ from actions import content
 from actions.buttons import faq_button
 from actions.exercises import exercise_button
 from actions.safety import safety_text
+from actions.exercise_followups import DETAILS
 from channels import payloads
 from channels.payloads import EMPTY_REPLY, MAX_MESSAGE_CHARS, TRUNCATED_NOTICE, \
     PayloadSourceError, \
@@ -43,9 +44,13 @@ def test_allow_list_is_every_button_the_bot_offers_and_nothing_else():
     expected = (domain_buttons
                 | {faq_button(f)["payload"] for f in content.faqs()}
                 | {exercise_button(e)["payload"] for e in content.exercises()}
+                # a follow-up about each exercise (actions/exercise_followups.py)
+                | {f'/{intent}{{"exercise":"{e}"}}' for intent in DETAILS
+                   for e in content.exercises()}
                 # literal buttons in actions/*.py
                 | {"/ask_red_flags", "/book_appointment", "/ask_capabilities",
-                   "/feedback_helpful", "/feedback_not_helpful", "/faq_glute_activation"}
+                   "/feedback_helpful", "/feedback_not_helpful", "/faq_glute_activation",
+                   "/ask_hours"}
                 # the warning-sign check (actions/screening.py)
                 | {'/report_red_flag{"red_flag":"emergency"}',
                    '/report_red_flag{"red_flag":"urgent"}', "/no_warning_signs"}

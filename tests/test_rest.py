@@ -68,7 +68,10 @@ def test_every_faq_is_answered_when_asked_in_words(rasa_url, faq_id):
     entry = content.faqs()[faq_id]
     replies = User(rasa_url).say_past_disclaimer(entry["question"])
     assert texts(replies) == [entry["answer"].strip(), FEEDBACK_PROMPT]
-    assert payloads(replies[0]) == [f"/{r}" for r in entry["related"]]
+    # the exercises the answer names (each a lesson), then its related questions
+    assert payloads(replies[0]) == [
+        *(f'/ask_exercise{{"exercise":"{e}"}}' for e in entry.get("exercises", [])),
+        *(f"/{r}" for r in entry["related"])]
 
 
 def test_related_question_buttons_lead_to_their_answer(rasa_url):
@@ -139,7 +142,7 @@ def test_red_flag_gets_urgent_care_and_no_exercise(rasa_url):
     ("no", "No problem."),
     ("are you a bot?", "I'm a virtual assistant"),
     ("what can you do", "I can explain"),
-    ("what's the weather like in paris tomorrow", "Sorry, I can only help"),
+    ("what's the weather like in paris tomorrow", "Sorry, that's outside what I can help with"),
     ("what are the warning signs that back pain is serious", "Most back pain is not serious"),
 ])
 def test_conversation_basics(rasa_url, message, start):
@@ -148,6 +151,6 @@ def test_conversation_basics(rasa_url, message, start):
 
 
 def test_unsure_message_gets_did_you_mean_with_none_of_these(rasa_url):
-    replies = User(rasa_url).say_past_disclaimer("glute thing back hmm")
+    replies = User(rasa_url).say_past_disclaimer("back glute stuff idk")
     assert replies[0]["text"].startswith("Sorry, I'm not sure I understood")
     assert payloads(replies[0])[-1] == "/book_appointment"

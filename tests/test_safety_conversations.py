@@ -98,7 +98,7 @@ def test_flag_right_after_a_feedback_prompt(rasa_url):
 
 def test_flag_after_a_fallback(rasa_url):
     visitor = Visitor(rasa_url)
-    assert "not sure I understood" in visitor.texts("qwerty zxcv plonk")
+    assert "not sure I understood" in visitor.texts("back glute stuff idk")
     assert URGENT in visitor.texts("i had bowel cancer five years ago and now my back hurts")
     assert not lesson(visitor.texts("how do i do a fire hydrant"))
 
