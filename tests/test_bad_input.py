@@ -287,7 +287,8 @@ def check_stored_conversation(db: Path, sender: str, sent: str) -> None:
     else:
         assert intent in INTENTS | {"nlu_fallback"}
         assert all(e.get("extractor") != "RegexMessageHandler" for e in entities), entities
-        assert all(e["entity"] in {"exercise", "red_flag"} for e in entities), entities
+        # red_flag and language come only from the safety net (components/red_flags.py)
+        assert all(e["entity"] in {"exercise", "red_flag", "language"} for e in entities), entities
         red_flags = [e for e in entities if e["entity"] == "red_flag"]
         assert all(e["extractor"] == "RedFlagDetector" for e in red_flags), entities
     for stored in events:  # (not `event`: hypothesis's event() is imported)

@@ -361,7 +361,7 @@ def test_grouping_keeps_the_most_frequent_texts_within_the_limit():
 # --- end to end: real conversations, the command, Chromium -----------------------------
 
 HELPFUL, NOT_HELPFUL = "/feedback_helpful", "/feedback_not_helpful"
-NOT_UNDERSTOOD, OUT_OF_SCOPE = "I'm not sure I understood", "I can only help with"
+NOT_UNDERSTOOD, OUT_OF_SCOPE = "I'm not sure I understood", "outside what I can help with"
 FEEDBACK = "Was this helpful?"
 
 
@@ -385,9 +385,9 @@ def conversations() -> List[Tuple[str, List[Turn]]]:
         ("rest", [Turn("I had bowel cancer two years ago and now my lower back hurts", urgent)]),
         ("rest", [Turn("how do I do a glute bridge", FEEDBACK), Turn(HELPFUL, "glad it helped")]),
         ("rest", [Turn("Is swimming good for back pain?", NOT_UNDERSTOOD),
-                  Turn("can I get a sick note", NOT_UNDERSTOOD),
+                  Turn("should i try acupuncture", NOT_UNDERSTOOD),
                   Turn(f"call me on {PHONE} or mail {EMAIL}", OUT_OF_SCOPE),
-                  Turn("can I bring my dog", OUT_OF_SCOPE)]),
+                  Turn("how do i reset my router", OUT_OF_SCOPE)]),
         ("socketio", [Turn("what is the piriformis", FEEDBACK), Turn(HELPFUL, "glad it helped")]),
         ("socketio", [Turn("how do I do a clamshell", FEEDBACK),
                       Turn("what time is the football on tonight", OUT_OF_SCOPE)]),
@@ -542,6 +542,6 @@ def test_report_of_real_conversations_in_chromium(recorded_store):
     assert groups[0] == ("2", ["Is swimming good for back pain?", "is swimming good for my back"])
     assert sorted(groups[1:]) == [
         ("1", ["call me on [phone number] or mail [e-mail address]"]),
-        ("1", ["can I bring my dog"]), ("1", ["can I get a sick note"]),
+        ("1", ["how do i reset my router"]), ("1", ["should i try acupuncture"]),
         ("1", ["what time is the football on tonight"]), ("1", ["what's the weather tomorrow"])]
     assert (OUTPUT / "report.png").stat().st_size > 50_000
