@@ -21,7 +21,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content, safety
-from actions.exercises import WARNING_SIGNS_LINE, exercise_button, teach_or_screen
+from actions.exercises import WARNING_SIGNS_LINE, entity_exercise, exercise_button, \
+    teach_or_screen
 
 # intent -> (field of the exercise, how the reply introduces it)
 DETAILS: Dict[str, Tuple[str, str]] = {
@@ -119,10 +120,10 @@ def exercise_in_question(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
     one, else described ("how many reps of the kneeling one?"); with the candidates when a description fits
     several. A description does not replace the current exercise: "the harder version
     with the band" is about the clam just taught, not the crab walk."""
+    entity = entity_exercise(tracker)
+    if entity is not None:
+        return entity, []
     known = content.exercises()
-    for entity in tracker.latest_message.get("entities") or []:
-        if entity.get("entity") == "exercise" and entity.get("value") in known:
-            return entity["value"], []
     text = tracker.latest_message.get("text") or ""
     named = named_exercises(text)
     if len(named) == 1:
@@ -135,9 +136,7 @@ def exercise_in_question(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
 
 
 def _names_an_exercise(tracker: Tracker) -> bool:
-    known = content.exercises()
-    return any(e.get("entity") == "exercise" and e.get("value") in known
-               for e in tracker.latest_message.get("entities") or []) \
+    return entity_exercise(tracker) is not None \
         or bool(named_exercises(tracker.latest_message.get("text") or ""))
 
 
@@ -192,10 +191,9 @@ class ActionRecommendExercise(Action):
         if flag is not None:
             safety.utter_no_exercise(dispatcher, flag)
             return []
-        named = [e.get("value") for e in tracker.latest_message.get("entities") or []
-                 if e.get("entity") == "exercise" and e.get("value") in content.exercises()]
-        if named:  # "how would he do the squat with the side leg lift?"
-            return teach_or_screen(dispatcher, tracker, named[0])
+        named = entity_exercise(tracker)
+        if named is not None:  # "how would he do the squat with the side leg lift?"
+            return teach_or_screen(dispatcher, tracker, named)
         text = tracker.latest_message.get("text") or ""
         if not requested_tags(text):  # "which exercise works it best?": "it" was said before
             text = f"{previous_user_text(tracker)} {text}"

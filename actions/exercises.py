@@ -27,15 +27,22 @@ def exercise_button(exercise_id: str) -> Dict[str, str]:
     return {"title": name, "payload": f"/ask_exercise{entities}"}
 
 
+def entity_exercise(tracker: Tracker) -> Optional[str]:
+    """The exercise the NLU entity names in the latest message, if it is a known one."""
+    known = content.exercises()
+    return next((e["value"] for e in tracker.latest_message.get("entities") or []
+                 if e.get("entity") == "exercise" and e.get("value") in known), None)
+
+
 def requested_exercise(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
     """The exercise asked for: named (entity), or described ("the one on your side");
     with the candidates when a description fits several ("the kneeling one")."""
     from actions.exercise_followups import described_exercises, named_exercises
 
+    named = entity_exercise(tracker)
+    if named is not None:
+        return named, []
     known = content.exercises()
-    for entity in tracker.latest_message.get("entities") or []:
-        if entity.get("entity") == "exercise" and entity.get("value") in known:
-            return entity["value"], []
     text = tracker.latest_message.get("text") or ""
     current = tracker.get_slot("exercise")
     for found in (named_exercises(text), described_exercises(text)):
