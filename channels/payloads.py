@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,6 +42,8 @@ from typing import Any, Awaitable, Callable, Dict, FrozenSet, Iterable, List, Ma
 import yaml
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+
+from components.content_importer import content_intents
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +192,10 @@ def _domain_payloads(domain_file: Path) -> Tuple[Set[str], Set[str]]:
                 for variation in variations
                 for button in variation.get("buttons") or []}
     intents = {next(iter(i)) if isinstance(i, dict) else i for i in domain.get("intents") or []}
+    # The content files' intents, which the training importer adds to the domain (from
+    # the data the actions answer from).
+    intents |= set(content_intents(Path(os.environ.get("ASSISTANT_DATA_DIR",
+                                                       domain_file.parent / "data"))))
     return payloads, intents
 
 

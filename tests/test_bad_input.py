@@ -24,6 +24,7 @@ from actions.exercises import exercise_button
 from actions.safety import safety_text
 from actions.exercise_followups import DETAILS
 from channels import payloads
+from components.content_importer import project_domain
 from channels.payloads import EMPTY_REPLY, MAX_MESSAGE_CHARS, TRUNCATED_NOTICE, \
     PayloadSourceError, \
     allowed_payloads, clean_text, collect_payloads, gate, normalise, parse_payload
@@ -32,7 +33,7 @@ from channels.socketio import UNREADABLE, check_message_event, check_session_req
 from scripts.servers import MODEL, ROOT, running_assistant
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
-INTENTS = set(DOMAIN["intents"])
+INTENTS = set(project_domain(ROOT).intents)
 SLOTS = set(DOMAIN["slots"])
 TELEGRAM = {"/start": "/greet"}
 
