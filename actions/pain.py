@@ -64,6 +64,8 @@ class ActionDescribePain(Action):
         topics = fitting_answers(tracker.latest_message.get("text") or "")
         situations = known_situations(tracker)  # "I'm pregnant and my back aches"
         if tracker.get_slot(screening.SCREEN_SLOT) is None:  # first description this session
+            if situations:  # the caution is due now, whatever the check's answer will be
+                dispatcher.utter_message(text=caution_text(situations))
             return [*remember(tracker, situations),
                     *screening.ask(dispatcher, tracker,
                                    {"intent": "describe_pain", "topics": topics},

@@ -220,3 +220,30 @@ async def test_out_of_scope_repeats_the_advice_while_a_warning_sign_stands(dispa
     dispatcher.messages.clear()
     await ActionOutOfScope().run(dispatcher, make_tracker("out_of_scope"), {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_out_of_scope"]
+
+
+@pytest.mark.parametrize("intent, response", [("thank", "utter_you_are_welcome"),
+                                              ("goodbye", "utter_goodbye")])
+async def test_thanks_and_goodbyes_repeat_the_advice_while_a_warning_sign_stands(
+        dispatcher, intent, response):
+    from actions.courtesy import ActionCourtesy
+    from actions.safety import safety_text
+
+    await ActionCourtesy().run(dispatcher, make_tracker(intent, slots=FLAG), {})
+    assert dispatcher.messages[0]["text"] == safety_text("urgent")
+    assert dispatcher.messages[1]["response"] == response
+    dispatcher.messages.clear()
+    await ActionCourtesy().run(dispatcher, make_tracker(intent), {})
+    assert [m["response"] for m in dispatcher.messages] == [response]
+
+
+async def test_a_first_description_of_pain_with_a_situation_gets_its_caution_with_the_check(
+        dispatcher):
+    from actions.pain import ActionDescribePain
+
+    tracker = make_tracker("describe_pain",
+                           text="I'm 29 weeks pregnant and my lower back aches a lot")
+    events = await ActionDescribePain().run(dispatcher, tracker, {})
+    assert "midwife" in dispatcher.messages[0]["text"]
+    assert any(b.get("payload") for m in dispatcher.messages for b in m.get("buttons") or [])
+    assert SlotSet("situation", ["pregnancy"]) in events
