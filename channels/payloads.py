@@ -194,8 +194,7 @@ def _domain_payloads(domain_file: Path) -> Tuple[Set[str], Set[str]]:
     intents = {next(iter(i)) if isinstance(i, dict) else i for i in domain.get("intents") or []}
     # The content files' intents, which the training importer adds to the domain (from
     # the data the actions answer from).
-    intents |= set(content_intents(Path(os.environ.get("ASSISTANT_DATA_DIR",
-                                                       domain_file.parent / "data"))))
+    intents |= set(content_intents(Path(os.environ.get("ASSISTANT_DATA_DIR", ROOT / "data"))))
     return payloads, intents
 
 
