@@ -10,7 +10,7 @@ from actions.exercises import ActionExerciseInstructions
 from actions.fallback import ActionDidYouMean, ActionOutOfScope
 from actions.faq import ActionAnswerFaq
 from actions.feedback import ActionRecordFeedback
-from actions.pain import ActionDescribePain
+from actions.pain import ActionDescribePain, ActionShareContext
 from actions.questions import ActionAnswerQuestion
 from actions.safety import (ActionCrisisSupport, ActionOtherLanguage, ActionRedFlagInfo,
                             ActionSeenDoctor, ActionUrgentCare)
@@ -36,6 +36,7 @@ __all__ = [
     "ActionScreenRedFlags",
     "ActionSeenDoctor",
     "ActionSessionStart",
+    "ActionShareContext",
     "ActionUrgentCare",
     "ActionYesNo",
 ]

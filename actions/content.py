@@ -95,10 +95,11 @@ CLINIC_SCHEMA = {
 PAIN_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["acknowledgement", "acknowledgement_no_topic", "screen_lead", "topics",
-                 "default"],
+    "required": ["acknowledgement", "acknowledgement_no_topic", "screen_lead", "after_check",
+                 "after_check_no_topic", "context_acknowledgement", "topics", "default"],
     "properties": {
         "acknowledgement": _text, "acknowledgement_no_topic": _text, "screen_lead": _text,
+        "after_check": _text, "after_check_no_topic": _text, "context_acknowledgement": _text,
         "topics": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["words", "faqs"],
             "properties": {"words": _texts, "faqs": {

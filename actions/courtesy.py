@@ -20,8 +20,6 @@ class ActionCourtesy(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        flag = safety.active_flag(tracker)
-        if flag is not None:
-            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        safety.repeat_advice(dispatcher, tracker)
         dispatcher.utter_message(response=RESPONSES.get(intent, "utter_you_are_welcome"))
         return []

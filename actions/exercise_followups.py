@@ -38,6 +38,7 @@ DETAILS: Dict[str, Tuple[str, str]] = {
 }
 MAX_RECOMMENDED = 3
 BOOK_BUTTON = {"title": "Book a visit", "payload": "/book_appointment"}
+WHY_LEAD = "The reason is in that answer; here it is again:"
 
 
 def _phrases_pattern(phrases: List[str]) -> Pattern[str]:
@@ -157,10 +158,11 @@ class ActionExerciseDetail(Action):
         last = tracker.get_slot("last_answer")
         if intent == "ask_exercise_purpose" and last in content.faqs() \
                 and not _names_an_exercise(tracker):
-            # "why?" / "tell me more" after an answer: the answer it leads on to
+            # "why?" after an answer: the answers are written as explanations, so the
+            # reasoning is that answer; its related questions come as buttons
             from actions.faq import answer_faq
 
-            return answer_faq(dispatcher, tracker, content.faqs()[last]["related"][0])
+            return answer_faq(dispatcher, tracker, last, lead=WHY_LEAD)
         exercise_id, candidates = exercise_in_question(tracker)
         if exercise_id is None and intent == "ask_exercise_easier" and not candidates:
             # "the easiest one", before any exercise: the gentlest ones to start with

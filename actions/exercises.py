@@ -93,11 +93,15 @@ def teach(dispatcher: CollectingDispatcher, tracker: Tracker,
 
 def teach_or_screen(dispatcher: CollectingDispatcher, tracker: Tracker,
                     exercise_id: str) -> List[Dict[Text, Any]]:
-    """The lesson, unless the warning-sign check was asked and passed over: then it is
-    asked once more first, and the lesson follows "none of these"."""
+    """The lesson; if the warning-sign check was asked and passed over, it is asked once
+    more first, in the same reply: the visitor who asked for a lesson gets it, and a sign
+    chosen then still stops the exercise (the lesson ends with when to stop)."""
     if tracker.get_slot(screening.SCREEN_SLOT) == screening.ASKED:
-        return screening.ask(dispatcher, tracker,
-                             {"intent": "ask_exercise", "exercise": exercise_id}, again=True)
+        events = screening.ask(dispatcher, tracker,
+                               {"intent": "ask_exercise", "exercise": exercise_id,
+                                "taught": True},
+                               again=True, tail=safety.safety_text("screen_then_lesson"))
+        return events + teach(dispatcher, tracker, exercise_id)
     return teach(dispatcher, tracker, exercise_id)
 
 

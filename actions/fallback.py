@@ -1,13 +1,18 @@
 """action_did_you_mean: the reply to nlu_fallback.
 
-Offers the FAQ questions the classifier ranked highest as buttons, plus "none of
-these", instead of answering something the model is unsure of.
+First, the conversation may settle what the classifier could not (`revised_intent`): a
+follow-up about the exercise just taught, an answer related to the one just given, or two
+readings with the same reply ("thanks, that's everything": thank or goodbye). The message
+is then re-read with that intent, as Rasa's two-stage fallback revises one (the rules
+answer it). Otherwise it offers the FAQ questions the classifier ranked highest as
+buttons, plus "none of these", instead of answering something the model is unsure of.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
@@ -17,6 +22,59 @@ MAX_SUGGESTIONS = 3
 # Below this the ranking is noise; suggesting such questions would only confuse.
 MIN_SUGGESTION_CONFIDENCE = 0.05
 NONE_OF_THESE = {"title": "None of these", "payload": "/book_appointment"}
+# Readings that get the same kind of reply: together they can settle a message.
+FAMILIES = ({"thank", "goodbye"}, {"ask_exercise", "recommend_exercise"})
+FAMILY_CONFIDENCE = 0.6
+# The least confidence with which the conversation so far may settle a reading.
+CONTEXT_CONFIDENCE = 0.35
+# Two FAQ answers that between them take this much are both about what was asked.
+FAQ_PAIR_CONFIDENCE = 0.8
+
+
+def _ranking(tracker: Tracker) -> List[Dict[str, Any]]:
+    return [item for item in tracker.latest_message.get("intent_ranking") or []
+            if item.get("name") not in (None, "nlu_fallback")]
+
+
+def revised_intent(tracker: Tracker) -> Optional[str]:
+    """The intent the conversation settles an unsure message as, or None."""
+    ranking = _ranking(tracker)
+    if not ranking:
+        return None
+    top, confidence = ranking[0]["name"], ranking[0].get("confidence", 0.0)
+    if top == "out_of_scope":
+        return None
+    for family in FAMILIES:
+        if top in family and sum(i.get("confidence", 0.0) for i in ranking
+                                 if i["name"] in family) >= FAMILY_CONFIDENCE:
+            return top
+    faqs = content.faqs()
+    if top in faqs and len(ranking) > 1 and ranking[1]["name"] in faqs and \
+            confidence + ranking[1].get("confidence", 0.0) >= FAQ_PAIR_CONFIDENCE:
+        return top
+    if confidence < CONTEXT_CONFIDENCE:
+        return None
+    from actions.exercise_followups import DETAILS
+
+    if top in DETAILS and tracker.get_slot("exercise") in content.exercises():
+        return top  # "what if I feel unsteady?" about the exercise just taught
+    last = tracker.get_slot("last_answer")
+    if last in faqs and (top == last or top in faqs[last].get("related", [])
+                         or top == "ask_exercise_purpose"):
+        return top  # "why would that end up in my back?" after an answer
+    return None
+
+
+def reread_as(tracker: Tracker, intent: str) -> List[Dict[Text, Any]]:
+    """Events that replace the latest message's reading with `intent` (its text and
+    entities kept), so that the rules answer it."""
+    latest = dict(tracker.latest_message)
+    confidence = next((i.get("confidence", 0.0) for i in _ranking(tracker)
+                       if i["name"] == intent), 0.0)
+    latest["intent"] = {"name": intent, "confidence": confidence}
+    return [UserUtteranceReverted(), ActionExecuted("action_listen"),
+            UserUttered(latest.get("text"), parse_data=latest,
+                        input_channel=tracker.get_latest_input_channel())]
 
 
 def suggestions(tracker: Tracker) -> List[str]:
@@ -55,9 +113,9 @@ class ActionOutOfScope(Action):
     ) -> List[Dict[Text, Any]]:
         from actions import safety
 
-        flag = safety.active_flag(tracker)
-        if flag is not None:
-            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        if safety.repeat_advice(dispatcher, tracker):
+            dispatcher.utter_message(text=safety.safety_text("flag_other"))
+            return []
         dispatcher.utter_message(response="utter_out_of_scope")
         return []
 
@@ -71,8 +129,11 @@ class ActionDidYouMean(Action):
     ) -> List[Dict[Text, Any]]:
         from actions import safety
 
-        flag = safety.active_flag(tracker)
-        if flag is not None:  # whatever was meant, the advice that stands comes first
-            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        if safety.repeat_advice(dispatcher, tracker):  # whatever was meant
+            dispatcher.utter_message(text=safety.safety_text("flag_other"))
+            return []
+        intent = revised_intent(tracker)
+        if intent is not None:
+            return reread_as(tracker, intent)
         utter_did_you_mean(dispatcher, tracker)
         return []

@@ -15,9 +15,16 @@ from actions.feedback import ask_for_feedback
 
 
 def answer_faq(dispatcher: CollectingDispatcher, tracker: Tracker,
-               faq_id: str) -> List[Dict[Text, Any]]:
+               faq_id: str, lead: str = "") -> List[Dict[Text, Any]]:
     """The answer with its related questions as buttons, then the feedback prompt if due."""
+    from actions.cautions import caution_text, known_situations, remember
+
     entry = content.faqs()[faq_id]
+    situations = known_situations(tracker) if entry.get("exercises") else []
+    if situations:  # exercise advice after "I'm pregnant": the caution first
+        dispatcher.utter_message(text=caution_text(situations))
+    if lead:
+        dispatcher.utter_message(text=lead)
     # An answer that lists exercises offers them as buttons, so that a visitor who only
     # clicks can reach each lesson.
     dispatcher.utter_message(
@@ -29,7 +36,7 @@ def answer_faq(dispatcher: CollectingDispatcher, tracker: Tracker,
     # current one, so "how long do I hold it?" is about it.
     current = [SlotSet("exercise", entry["exercises"][0])] if len(entry.get("exercises", [])) == 1 \
         else []
-    return [*current, SlotSet("last_answer", faq_id),
+    return [*current, SlotSet("last_answer", faq_id), *remember(tracker, situations),
             *ask_for_feedback(dispatcher, tracker, faq_id)]
 
 

@@ -36,13 +36,18 @@ def fitting_answers(text: str) -> List[str]:
     return found[:MAX_ANSWERS]
 
 
-def utter_description_reply(dispatcher: CollectingDispatcher, topics: List[str]) -> None:
+def utter_description_reply(dispatcher: CollectingDispatcher, topics: List[str],
+                            after_check: bool = False) -> None:
+    """The acknowledgement and the answers that fit, named in the text (a channel without
+    buttons still shows them) and offered as buttons."""
     settings = content.pain_descriptions()
     faqs = [t for t in topics if t in content.faqs()][:MAX_ANSWERS]
-    text = settings["acknowledgement"] if faqs else settings["acknowledgement_no_topic"]
+    prefix = "after_check" if after_check else "acknowledgement"
+    text = settings[prefix] if faqs else settings[f"{prefix}_no_topic"]
     faqs = faqs or settings["default"][:MAX_ANSWERS]
+    questions = "\n".join(f"- {content.faqs()[f]['question']}" for f in faqs)
     dispatcher.utter_message(
-        text=text,
+        text=f"{text}\n{questions}",
         buttons=[faq_button(f) for f in faqs]
         + [{"title": "Glute exercises", "payload": "/faq_glute_activation"},
            {"title": "Book a visit", "payload": "/book_appointment"}])
@@ -55,9 +60,7 @@ class ActionDescribePain(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        flag = safety.active_flag(tracker)
-        if flag is not None:  # a warning sign stands: the advice, not exercises
-            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        if safety.repeat_advice(dispatcher, tracker):  # the advice, not exercises
             return []
         from actions.cautions import caution_text, known_situations, remember
 
@@ -66,11 +69,43 @@ class ActionDescribePain(Action):
         if tracker.get_slot(screening.SCREEN_SLOT) is None:  # first description this session
             if situations:  # the caution is due now, whatever the check's answer will be
                 dispatcher.utter_message(text=caution_text(situations))
-            return [*remember(tracker, situations),
-                    *screening.ask(dispatcher, tracker,
-                                   {"intent": "describe_pain", "topics": topics},
-                                   lead=content.pain_descriptions()["screen_lead"])]
+            events = [*remember(tracker, situations),
+                      *screening.ask(dispatcher, tracker,
+                                     {"intent": "describe_pain", "topics": topics},
+                                     lead=content.pain_descriptions()["screen_lead"])]
+            utter_description_reply(dispatcher, topics, after_check=True)
+            return events
         if situations:
             dispatcher.utter_message(text=caution_text(situations))
         utter_description_reply(dispatcher, topics)
+        return remember(tracker, situations)
+
+
+class ActionShareContext(Action):
+    """"I sit at a desk all day", "I'm training for a half marathon": no pain described
+    and nothing asked yet. The answers that fit what was said, with no warning-sign check
+    (nothing was said that could need one)."""
+
+    def name(self) -> Text:
+        return "action_share_context"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        if safety.repeat_advice(dispatcher, tracker):
+            return []
+        from actions.cautions import caution_text, known_situations, remember
+
+        situations = known_situations(tracker)
+        if situations:
+            dispatcher.utter_message(text=caution_text(situations))
+        settings = content.pain_descriptions()
+        faqs = fitting_answers(tracker.latest_message.get("text") or "") \
+            or settings["default"][:MAX_ANSWERS]
+        questions = "\n".join(f"- {content.faqs()[f]['question']}" for f in faqs)
+        dispatcher.utter_message(
+            text=f"{settings['context_acknowledgement']}\n{questions}",
+            buttons=[faq_button(f) for f in faqs]
+            + [{"title": "Glute exercises", "payload": "/faq_glute_activation"},
+               {"title": "Book a visit", "payload": "/book_appointment"}])
         return remember(tracker, situations)

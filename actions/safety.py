@@ -30,7 +30,8 @@ STATE_SLOT = "red_flag_state"
 DEFAULT_MEMORY_HOURS = 24.0
 REQUIRED_MESSAGES = {*TIERS, "info", "disclaimer", "crisis", "screen", "screen_emergency",
                      "screen_urgent", "screen_none", "screen_which", "screen_cleared",
-                     "no_exercise", "booking_first", "clinic_after_doctor",
+                     "screen_then_lesson", "screen_lesson_cleared",
+                     "no_exercise", "flag_other", "booking_first", "clinic_after_doctor",
                      "seen_doctor", "seen_doctor_no_flag"}
 LANGUAGE_MESSAGES = {"english_only", "emergency", "urgent", "crisis"}
 
@@ -89,6 +90,17 @@ def active_flag(tracker: Tracker, now: Optional[float] = None) -> Optional[Dict[
     if (time.time() if now is None else now) - since >= memory_seconds():
         return None
     return state
+
+
+def repeat_advice(dispatcher: CollectingDispatcher,
+                  tracker: Tracker) -> Optional[Dict[str, Any]]:
+    """While a warning sign stands its advice comes first, whatever the visitor says
+    ("ok thanks", a question the assistant did not understand): the standing flag, after
+    repeating its advice, or None."""
+    flag = active_flag(tracker)
+    if flag is not None:
+        dispatcher.utter_message(text=safety_text(flag["tier"]))
+    return flag
 
 
 def utter_no_exercise(dispatcher: CollectingDispatcher, flag: Dict[str, Any]) -> None:

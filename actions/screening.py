@@ -3,7 +3,7 @@
 Asked (action_screen_red_flags) when the intent model suspects a red flag that the
 deterministic detector does not confirm, when someone asks whether their pain is serious,
 once per session when someone first describes their pain (actions/pain.py), and once more
-before the first exercise lesson if it was passed over. The buttons:
+before the first exercise lesson, in the same reply, if it was passed over. The buttons:
 
 - the emergency signs -> `/report_red_flag{"red_flag":"emergency"}` -> action_urgent_care;
 - the urgent signs -> `/report_red_flag{"red_flag":"urgent"}` -> action_urgent_care;
@@ -49,10 +49,10 @@ def screen_buttons() -> List[Dict[str, str]]:
 
 
 def ask(dispatcher: CollectingDispatcher, tracker: Tracker, pending: Optional[Dict[str, Any]],
-        again: bool = False, lead: str = "") -> List[Dict[Text, Any]]:
+        again: bool = False, lead: str = "", tail: str = "") -> List[Dict[Text, Any]]:
     """Ask the check; remember what to carry on with when none of the signs apply."""
-    text = safety.safety_text("screen")
-    dispatcher.utter_message(text=f"{lead} {text}".strip(), buttons=screen_buttons())
+    text = " ".join(part for part in (lead, safety.safety_text("screen"), tail) if part)
+    dispatcher.utter_message(text=text, buttons=screen_buttons())
     return [SlotSet(SCREEN_SLOT, REASKED if again else ASKED), SlotSet(PENDING_SLOT, pending)]
 
 
@@ -79,12 +79,14 @@ def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
 
 
 def last_bot_was_screen(tracker: Tracker) -> bool:
-    """Whether the assistant's latest message was the check (so "yes"/"no" answer it)."""
+    """Whether the assistant's latest reply (all its messages) held the check, so that
+    "yes"/"no" answer it."""
     users = 0
     for event in reversed(tracker.events):
         if event.get("event") == "bot":
             buttons = (event.get("data") or {}).get("buttons") or []
-            return any(b.get("payload") in SCREEN_PAYLOADS for b in buttons)
+            if any(b.get("payload") in SCREEN_PAYLOADS for b in buttons):
+                return True
         if event.get("event") == "user":
             users += 1  # the first is the "yes" or "no" being answered
             if users > 1:
@@ -106,6 +108,17 @@ def carry_on(dispatcher: CollectingDispatcher, tracker: Tracker,
         return answer_faq(dispatcher, tracker, intent)
     if intent == "ask_exercise":
         exercise = (pending or {}).get("exercise")
+        if exercise in content.exercises() and (pending or {}).get("taught"):
+            # the lesson came with the check: what to ask about it next
+            from actions.exercise_followups import detail_button
+
+            dispatcher.utter_message(
+                text=safety.safety_text("screen_lesson_cleared"),
+                buttons=[{**detail_button(intent, exercise), "title": title}
+                         for intent, title in (("ask_exercise_dose", "How much"),
+                                               ("ask_exercise_easier", "Easier"),
+                                               ("ask_exercise_harder", "Harder"))])
+            return []
         if exercise in content.exercises():
             return teach(dispatcher, tracker, exercise)
         ask_which(dispatcher)
@@ -145,9 +158,7 @@ class ActionScreenRedFlags(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        flag = safety.active_flag(tracker)
-        if flag is not None:  # already told: repeat the advice rather than ask again
-            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        if safety.repeat_advice(dispatcher, tracker):  # already told: not asked again
             return []
         again = tracker.get_slot(SCREEN_SLOT) in (ASKED, REASKED)
         return ask(dispatcher, tracker, pending_from_ranking(tracker), again=again)
@@ -162,10 +173,8 @@ class ActionScreenAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        flag = safety.active_flag(tracker)
-        if flag is not None:
-            # "None of these" cannot undo a sign described earlier; a doctor's visit can.
-            dispatcher.utter_message(text=safety.safety_text(flag["tier"]))
+        # "None of these" cannot undo a sign described earlier; a doctor's visit can.
+        if safety.repeat_advice(dispatcher, tracker):
             return []
         return answer_none(dispatcher, tracker)
 
@@ -181,7 +190,9 @@ class ActionYesNo(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if last_bot_was_screen(tracker) and safety.active_flag(tracker) is None:
+        if safety.repeat_advice(dispatcher, tracker):  # "ok" after the urgent advice
+            return []
+        if last_bot_was_screen(tracker):
             if intent == "deny":
                 return answer_none(dispatcher, tracker)
             dispatcher.utter_message(text=safety.safety_text("screen_which"),

@@ -141,7 +141,8 @@ def test_telegram_start_greets_with_the_disclaimer_and_buttons_work(platforms):
     assert sent[1]["text"].startswith("Hello!")
     keyboard = json.loads(sent[1]["reply_markup"])["inline_keyboard"]
     assert [row[0]["callback_data"] for row in keyboard] == [
-        "/faq_glutes_cause_back_pain", "/faq_glute_activation", "/book_appointment"]
+        "/faq_glutes_cause_back_pain", "/faq_glute_activation", "/book_appointment",
+        "/ask_capabilities"]
     assert all(len(row) == 1 for row in keyboard)
 
     # Pressing a button continues the conversation.
