@@ -193,10 +193,14 @@ class ActionRecommendExercise(Action):
         if flag is not None:
             safety.utter_no_exercise(dispatcher, flag)
             return []
+        text = tracker.latest_message.get("text") or ""
         named = entity_exercise(tracker)
+        if named is None:  # "something for lunch: the one where you lie on your side?"
+            found = named_exercises(text) or (
+                [] if requested_tags(text) else described_exercises(text))
+            named = found[0] if len(found) == 1 else None
         if named is not None:  # "how would he do the squat with the side leg lift?"
             return teach_or_screen(dispatcher, tracker, named)
-        text = tracker.latest_message.get("text") or ""
         if not requested_tags(text):  # "which exercise works it best?": "it" was said before
             text = f"{previous_user_text(tracker)} {text}"
         requests = content.exercise_requests()

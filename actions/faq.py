@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import content
+from actions import content, safety
 from actions.buttons import faq_button
 from actions.exercises import exercise_button
 from actions.fallback import utter_did_you_mean
@@ -20,6 +20,7 @@ def answer_faq(dispatcher: CollectingDispatcher, tracker: Tracker,
     from actions.cautions import caution_text, known_situations, remember
 
     entry = content.faqs()[faq_id]
+    safety.repeat_advice(dispatcher, tracker)  # information, but the advice first
     situations = known_situations(tracker) if entry.get("exercises") else []
     if situations:  # exercise advice after "I'm pregnant": the caution first
         dispatcher.utter_message(text=caution_text(situations))

@@ -31,6 +31,10 @@ def feedback_every() -> int:
 def ask_for_feedback(dispatcher: CollectingDispatcher, tracker: Tracker,
                      answer_id: str) -> List[Dict[Text, Any]]:
     """After an answer: the prompt when it is due, and the slots that count answers."""
+    from actions import safety
+
+    if safety.active_flag(tracker) is not None:  # not after urgent-care advice
+        return []
     since = tracker.get_slot("answers_since_feedback")
     if since is not None and since + 1 < feedback_every():
         return [SlotSet("answers_since_feedback", since + 1)]

@@ -36,6 +36,29 @@ def fitting_answers(text: str) -> List[str]:
     return found[:MAX_ANSWERS]
 
 
+def recent_user_texts(tracker: Tracker, limit: int = 4) -> List[str]:
+    """The visitor's messages before the latest one in this session, newest first (at
+    most `limit`: a turn's cost does not grow with the conversation)."""
+    texts: List[str] = []
+    users = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started" or len(texts) >= limit:
+            break
+        if event.get("event") == "user":
+            users += 1
+            if users > 1 and event.get("text") and not str(event["text"]).startswith("/"):
+                texts.append(str(event["text"]))
+    return texts
+
+
+def conversation_answers(tracker: Tracker) -> List[str]:
+    """The answers that fit the latest message together with what the visitor said just
+    before ("I sit at a desk all day", then "my back has ached since"), in the order of
+    the topics (the most specific first)."""
+    latest = tracker.latest_message.get("text") or ""
+    return fitting_answers("\n".join([latest, *recent_user_texts(tracker)]))
+
+
 def utter_description_reply(dispatcher: CollectingDispatcher, topics: List[str],
                             after_check: bool = False) -> None:
     """The acknowledgement and the answers that fit, named in the text (a channel without
@@ -64,7 +87,7 @@ class ActionDescribePain(Action):
             return []
         from actions.cautions import caution_text, known_situations, remember
 
-        topics = fitting_answers(tracker.latest_message.get("text") or "")
+        topics = conversation_answers(tracker)
         situations = known_situations(tracker)  # "I'm pregnant and my back aches"
         if tracker.get_slot(screening.SCREEN_SLOT) is None:  # first description this session
             if situations:  # the caution is due now, whatever the check's answer will be

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import content
+from actions import content, safety
 from actions.buttons import faq_button
 from actions.pain import fitting_answers
 
@@ -26,6 +26,7 @@ class ActionAnswerQuestion(Action):
         if entry is None:  # an intent without an entry yet: never guess an answer
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
+        safety.repeat_advice(dispatcher, tracker)  # "just a strain?" after a warning sign
         related = fitting_answers(tracker.latest_message.get("text") or "") \
             if entry.get("related_from_text") == "true" else []
         dispatcher.utter_message(

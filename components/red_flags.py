@@ -574,15 +574,24 @@ class SafetyNet:
         self.guess = LanguageGuess(tuple(self.matchers))
 
     def analyse(self, text: str) -> Screening:
-        guess = self.guess(text)
+        guesses = self.guess.guesses(text)
+        guess = guesses[0]
         if guess != "en":
-            # A French or Spanish message: its own patterns and context only. The English
-            # ones would read shared words ("cancer", "incontinence") without knowing
-            # "mon père", "pas" or "nunca".
-            found, discounted_here = self.matchers[guess].analyse(text)
-            return Screening(guess, _dedupe(found), _dedupe(discounted_here))
-        affirmed: List[Finding] = []
-        discounted: List[Finding] = []
+            # A French or Spanish message: its own patterns and context only (and those of
+            # a language it is nearly as likely to be in). The English ones would read
+            # shared words ("cancer", "incontinence") without knowing "mon père", "pas"
+            # or "nunca".
+            affirmed: List[Finding] = []
+            discounted: List[Finding] = []
+            answer_in = guess
+            for language in guesses:
+                found, discounted_here = self.matchers[language].analyse(text)
+                if found and not affirmed:
+                    answer_in = language
+                affirmed += found
+                discounted += discounted_here
+            return Screening(answer_in, _dedupe(affirmed), _dedupe(discounted))
+        affirmed, discounted = [], []
         flagged_in = None
         for language, matcher in self.matchers.items():
             found, discounted_here = matcher.analyse(text)

@@ -164,3 +164,40 @@ async def test_context_while_a_flag_stands_gets_the_advice(dispatcher):
     tracker = make_tracker("share_context", text="i run a lot", slots=FLAG)
     assert await ActionShareContext().run(dispatcher, tracker, {}) == []
     assert [m["text"] for m in dispatcher.messages] == [safety_text("urgent")]
+
+
+async def test_a_description_gets_the_answers_that_fit_what_was_said_before(dispatcher):
+    from rasa_sdk import Tracker
+
+    latest = {"text": "my lower back has ached since i started", "entities": [],
+              "intent": {"name": "describe_pain", "confidence": 0.9}}
+    events = [{"event": "session_started"},
+              {"event": "user", "text": "i sit at a desk all day", "parse_data": {}},
+              {"event": "bot", "text": "thanks"},
+              {"event": "user", "text": latest["text"], "parse_data": latest}]
+    tracker = Tracker("t", {"screening": "cleared"}, latest, events, False, None, {},
+                      "action_listen")
+    await ActionDescribePain().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["buttons"][0]["payload"] == "/faq_hip_flexors"
+
+
+# -- the advice that stands comes before any answer ------------------------------------------
+async def test_faq_and_diagnosis_answers_repeat_the_advice_first(dispatcher):
+    from actions.faq import ActionAnswerFaq
+    from actions.questions import ActionAnswerQuestion
+
+    await ActionAnswerFaq().run(dispatcher, make_tracker("faq_piriformis", slots=FLAG), {})
+    await ActionAnswerQuestion().run(dispatcher, make_tracker("ask_diagnosis", text="just a strain?",
+                                                              slots=FLAG), {})
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts == [safety_text("urgent"), content.faqs()["faq_piriformis"]["answer"],
+                     safety_text("urgent"), content.questions()["ask_diagnosis"]["answer"]]
+
+
+async def test_a_request_that_describes_one_exercise_teaches_it(dispatcher):
+    from actions.exercise_followups import ActionRecommendExercise
+
+    tracker = make_tracker("recommend_exercise", text="something for my lunch break, the one "
+                           "where you lie on your side and open your knees?")
+    events = await ActionRecommendExercise().run(dispatcher, tracker, {})
+    assert SlotSet("exercise", "clamshell") in events
