@@ -31,6 +31,7 @@ DEFAULT_MEMORY_HOURS = 24.0
 REQUIRED_MESSAGES = {*TIERS, "info", "disclaimer", "crisis", "screen", "screen_emergency",
                      "screen_urgent", "screen_none", "screen_which", "screen_cleared",
                      "screen_then_lesson", "screen_lesson_cleared",
+                     "screen_cleared_question",
                      "no_exercise", "flag_other", "booking_first", "clinic_after_doctor",
                      "seen_doctor", "seen_doctor_no_flag"}
 LANGUAGE_MESSAGES = {"english_only", "emergency", "urgent", "crisis"}

@@ -75,7 +75,7 @@ def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
         from actions.pain import fitting_answers
 
         return {"intent": "describe_pain", "topics": fitting_answers(text)}
-    return None
+    return {"intent": "ask_if_serious"}  # "is this something serious?"
 
 
 def last_bot_was_screen(tracker: Tracker) -> bool:
@@ -134,6 +134,12 @@ def carry_on(dispatcher: CollectingDispatcher, tracker: Tracker,
     if intent in ("book_appointment", "ask_phone_number"):
         utter_clinic(dispatcher, intent)
         return []
+    if intent == "ask_if_serious":
+        dispatcher.utter_message(
+            text=safety.safety_text("screen_cleared_question"),
+            buttons=[{"title": "Book a visit", "payload": "/book_appointment"},
+                     {"title": "Warning signs", "payload": "/ask_red_flags"}])
+        return []
     dispatcher.utter_message(
         text="What would you like to know?",
         buttons=[faq_button("faq_glutes_cause_back_pain"),
@@ -160,8 +166,9 @@ class ActionScreenRedFlags(Action):
     ) -> List[Dict[Text, Any]]:
         if safety.repeat_advice(dispatcher, tracker):  # already told: not asked again
             return []
-        again = tracker.get_slot(SCREEN_SLOT) in (ASKED, REASKED)
-        return ask(dispatcher, tracker, pending_from_ranking(tracker), again=again)
+        # A fresh suspicion ("now my bum feels numb") counts as a new check: if it is
+        # passed over too, it comes once more with the next lesson.
+        return ask(dispatcher, tracker, pending_from_ranking(tracker))
 
 
 class ActionScreenAnswer(Action):

@@ -148,7 +148,12 @@ class Suite:
         actions = [e.get("name") for e in events if e.get("event") == "action"]
         problems = result.problems
         if "intent" in expect and users:
-            got = (users[0].get("parse_data") or {}).get("intent", {}).get("name")
+            # the last reading of the turn: a message the conversation settled
+            # (actions/fallback.py) is re-read, as Rasa's two-stage fallback does
+            from actions.screening import NONE_PAYLOAD
+
+            read = [u for u in users if u.get("text") != NONE_PAYLOAD] or users
+            got = (read[-1].get("parse_data") or {}).get("intent", {}).get("name")
             if got != expect["intent"]:
                 problems.append(f"intent {got}, expected {expect['intent']}")
         if "action" in expect:

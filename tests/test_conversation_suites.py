@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "tests" / "conversations"
 # The share of turns reached (regression floors, a little under the measured figures;
 # the aim is 95% for the first suite).
-FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85}
+# blind_third.yml is not run: it expects a plain "you're welcome" after the urgent-care
+# advice, where the fourth set expects the advice again (README "Known gaps").
+FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_fourth.yml": 0.85,
+          "blind_fifth.yml": 0.90}
 SAFETY = ("urgent message",)
 
 
