@@ -2,9 +2,9 @@
 
 First, the conversation may settle what the classifier could not (`revised_intent`): a
 follow-up about the exercise just taught, an answer related to the one just given, or two
-readings with the same reply ("thanks, that's everything": thank or goodbye). The message
-is then re-read with that intent, as Rasa's two-stage fallback revises one (the rules
-answer it). Otherwise it offers the FAQ questions the classifier ranked highest as
+readings with the same reply ("thanks, that's everything": thank or goodbye). The action
+that answers that intent then answers the message (`answer_as`); the stored message keeps
+the classifier's reading, so it is stored once and counted as a fallback. Otherwise it offers the FAQ questions the classifier ranked highest as
 buttons, plus "none of these", instead of answering something the model is unsure of.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
@@ -65,16 +64,35 @@ def revised_intent(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def reread_as(tracker: Tracker, intent: str) -> List[Dict[Text, Any]]:
-    """Events that replace the latest message's reading with `intent` (its text and
-    entities kept), so that the rules answer it."""
+def answering_action(intent: str) -> Action:
+    """The action the rules give `intent` (data/rules), for the intents `revised_intent`
+    can return."""
+    from actions.courtesy import ActionCourtesy
+    from actions.exercise_followups import DETAILS, ActionExerciseDetail, \
+        ActionRecommendExercise
+    from actions.exercises import ActionExerciseInstructions
+    from actions.faq import ActionAnswerFaq
+
+    if intent in content.faqs():
+        return ActionAnswerFaq()
+    if intent in DETAILS:
+        return ActionExerciseDetail()
+    return {"thank": ActionCourtesy(), "goodbye": ActionCourtesy(),
+            "ask_exercise": ActionExerciseInstructions(),
+            "recommend_exercise": ActionRecommendExercise()}[intent]
+
+
+async def answer_as(dispatcher: CollectingDispatcher, tracker: Tracker, intent: str,
+                    domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    """Answer the latest message as `intent` (its text and entities kept)."""
     latest = dict(tracker.latest_message)
     confidence = next((i.get("confidence", 0.0) for i in _ranking(tracker)
                        if i["name"] == intent), 0.0)
     latest["intent"] = {"name": intent, "confidence": confidence}
-    return [UserUtteranceReverted(), ActionExecuted("action_listen"),
-            UserUttered(latest.get("text"), parse_data=latest,
-                        input_channel=tracker.get_latest_input_channel())]
+    settled = Tracker(tracker.sender_id, tracker.slots, latest, tracker.events,
+                      tracker.is_paused(), tracker.followup_action, tracker.active_loop,
+                      tracker.latest_action_name)
+    return await answering_action(intent).run(dispatcher, settled, domain)
 
 
 def suggestions(tracker: Tracker) -> List[str]:
@@ -134,6 +152,6 @@ class ActionDidYouMean(Action):
             return []
         intent = revised_intent(tracker)
         if intent is not None:
-            return reread_as(tracker, intent)
+            return await answer_as(dispatcher, tracker, intent, domain)
         utter_did_you_mean(dispatcher, tracker)
         return []

@@ -148,8 +148,7 @@ class Suite:
         actions = [e.get("name") for e in events if e.get("event") == "action"]
         problems = result.problems
         if "intent" in expect and users:
-            # the last reading of the turn: a message the conversation settled
-            # (actions/fallback.py) is re-read, as Rasa's two-stage fallback does
+            # the turn's own message, not the "None of these" click `screen_ok` sends
             from actions.screening import NONE_PAYLOAD
 
             read = [u for u in users if u.get("text") != NONE_PAYLOAD] or users
