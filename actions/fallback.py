@@ -1,11 +1,13 @@
 """action_did_you_mean: the reply to nlu_fallback.
 
 First, the conversation may settle what the classifier could not (`revised_intent`): a
-follow-up about the exercise just taught, an answer related to the one just given, or two
-readings with the same reply ("thanks, that's everything": thank or goodbye). The action
-that answers that intent then answers the message (`answer_as`); the stored message keeps
-the classifier's reading, so it is stored once and counted as a fallback. Otherwise it offers the FAQ questions the classifier ranked highest as
-buttons, plus "none of these", instead of answering something the model is unsure of.
+follow-up about the exercise just taught, a request naming an exercise, an answer
+related to the one just given, a statement naming a situation that needs a caution (its
+reply gives it), or two readings with the same reply ("thanks, that's everything": thank
+or goodbye). The action that answers that intent then answers the message (`answer_as`);
+the stored message keeps the classifier's reading, so it is stored once and counted as a
+fallback. Otherwise it offers the FAQ questions the classifier ranked highest as buttons,
+plus "none of these", instead of answering something the model is unsure of.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content
 from actions.buttons import faq_button
+from actions.cautions import situations_in
 
 MAX_SUGGESTIONS = 3
 # Below this the ranking is noise; suggesting such questions would only confuse.
@@ -28,11 +31,20 @@ FAMILY_CONFIDENCE = 0.6
 CONTEXT_CONFIDENCE = 0.35
 # Two FAQ answers that between them take this much are both about what was asked.
 FAQ_PAIR_CONFIDENCE = 0.8
+# A statement naming a situation that needs a caution (data/knowledge/cautions.yml): its
+# reply gives the caution, so a weaker reading is enough.
+STATEMENTS = ("describe_pain", "share_context", "describe_situation")
+STATEMENT_CONFIDENCE = 0.25
 
 
 def _ranking(tracker: Tracker) -> List[Dict[str, Any]]:
     return [item for item in tracker.latest_message.get("intent_ranking") or []
             if item.get("name") not in (None, "nlu_fallback")]
+
+
+def _names_exercise(tracker: Tracker) -> bool:
+    return any(e.get("entity") == "exercise" and e.get("value") in content.exercises()
+               for e in tracker.latest_message.get("entities") or [])
 
 
 def revised_intent(tracker: Tracker) -> Optional[str]:
@@ -51,8 +63,13 @@ def revised_intent(tracker: Tracker) -> Optional[str]:
     if top in faqs and len(ranking) > 1 and ranking[1]["name"] in faqs and \
             confidence + ranking[1].get("confidence", 0.0) >= FAQ_PAIR_CONFIDENCE:
         return top
+    if top in STATEMENTS and confidence >= STATEMENT_CONFIDENCE and situations_in(
+            tracker.latest_message.get("text") or ""):
+        return top  # "I was diagnosed with osteoporosis and get a lot of back ache"
     if confidence < CONTEXT_CONFIDENCE:
         return None
+    if top == "ask_exercise" and _names_exercise(tracker):
+        return top  # "a physio once gave me the fire hydrant, remind me how it goes?"
     from actions.exercise_followups import DETAILS
 
     if top in DETAILS and tracker.get_slot("exercise") in content.exercises():
@@ -72,6 +89,8 @@ def answering_action(intent: str) -> Action:
         ActionRecommendExercise
     from actions.exercises import ActionExerciseInstructions
     from actions.faq import ActionAnswerFaq
+    from actions.pain import ActionDescribePain, ActionShareContext
+    from actions.cautions import ActionCaution
 
     if intent in content.faqs():
         return ActionAnswerFaq()
@@ -79,7 +98,9 @@ def answering_action(intent: str) -> Action:
         return ActionExerciseDetail()
     return {"thank": ActionCourtesy(), "goodbye": ActionCourtesy(),
             "ask_exercise": ActionExerciseInstructions(),
-            "recommend_exercise": ActionRecommendExercise()}[intent]
+            "recommend_exercise": ActionRecommendExercise(),
+            "describe_pain": ActionDescribePain(), "share_context": ActionShareContext(),
+            "describe_situation": ActionCaution()}[intent]
 
 
 async def answer_as(dispatcher: CollectingDispatcher, tracker: Tracker, intent: str,

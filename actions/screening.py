@@ -36,6 +36,7 @@ SCREEN_PAYLOADS = (EMERGENCY_PAYLOAD, URGENT_PAYLOAD, NONE_PAYLOAD)
 # Intents that a check may interrupt and "none of these" then answers.
 RESUMABLE = ("faq_", "ask_exercise", "describe_pain", "book_appointment", "ask_phone_number")
 MIN_PENDING_CONFIDENCE = 0.3
+MIN_NAMED_EXERCISE_CONFIDENCE = 0.15
 QUESTION = re.compile(r"\?\s*$|^\s*(what|how|why|when|can|could|does|do|is|are|should|will)\b",
                       re.IGNORECASE)
 
@@ -59,14 +60,18 @@ def ask(dispatcher: CollectingDispatcher, tracker: Tracker, pending: Optional[Di
 def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
     """What the latest message asked besides a warning sign: the best resumable intent
     the model ranked (the classifier's first choice was a red flag or "is it serious")."""
+    exercise = safety.latest_entity(tracker, "exercise")
+    named = exercise.get("value") if exercise and exercise.get("value") in \
+        content.exercises() else None
     for item in tracker.latest_message.get("intent_ranking") or []:
         name = item.get("name") or ""
-        if name.startswith(RESUMABLE) and item.get("confidence", 0) >= MIN_PENDING_CONFIDENCE:
+        # A named exercise makes a weaker "how does it go?" reading worth carrying on with.
+        least = MIN_NAMED_EXERCISE_CONFIDENCE if name == "ask_exercise" and named \
+            else MIN_PENDING_CONFIDENCE
+        if name.startswith(RESUMABLE) and item.get("confidence", 0) >= least:
             pending: Dict[str, Any] = {"intent": name}
-            exercise = safety.latest_entity(tracker, "exercise")
-            if name == "ask_exercise" and exercise and exercise.get("value") in \
-                    content.exercises():
-                pending["exercise"] = exercise["value"]
+            if name == "ask_exercise" and named:
+                pending["exercise"] = named
             return pending
     # A statement the model read as a warning sign ("I sit all day and my back aches"):
     # after "none of these" it gets the reply to a description of pain.

@@ -56,9 +56,10 @@ class ContentImporter(RasaFileImporter):
     def __init__(self, config_file: Optional[Text] = None, domain_path: Optional[Text] = None,
                  training_data_paths: Optional[Union[List[Text], Text]] = None) -> None:
         super().__init__(config_file, domain_path, training_data_paths)
-        # The project is the folder of the config file (a copy of the project trains its
-        # own content).
-        self._root = Path(config_file).resolve().parent if config_file else ROOT
+        # The project is the folder of the domain file (a copy of the project trains its
+        # own content; the benchmark's baseline config lives elsewhere).
+        anchor = domain_path or config_file
+        self._root = Path(anchor).resolve().parent if anchor else ROOT
         self._intents = content_intents(self._root / "data")
 
     def get_domain(self) -> Domain:

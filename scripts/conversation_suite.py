@@ -14,7 +14,7 @@ button of the previous reply, by the start of its title), and `expect:` keys:
 - `urgent` (default false): the emergency or urgent message is (not) in the reply;
 - `fallback` (default false): the reply is (not) "not sure I understood" / out of scope;
 - `screen_ok`: the warning-sign check may come first; the runner then clicks
-  "None of these" and checks the rest on what follows.
+  "None of these" and checks the rest on what came with the check and what follows.
 
 Usage: python scripts/conversation_suite.py [SUITE.yml ...] [--verbose]
 (starts the servers with the trained model; prints the share of turns that pass).
@@ -101,7 +101,7 @@ class Suite:
 
     def run(self, conversation: Dict[str, Any]) -> List[TurnResult]:
         from actions.safety import safety_text
-        from actions.screening import NONE_PAYLOAD
+        from actions.screening import NONE_PAYLOAD, SCREEN_PAYLOADS
 
         urgent_texts = [safety_text("emergency"), safety_text("urgent")]
         sender = f"suite-{conversation['id']}-{uuid.uuid4().hex[:6]}"
@@ -127,8 +127,12 @@ class Suite:
             reply_buttons = [b for r in replies for b in r.get("buttons", [])]
             if expect.get("screen_ok") and any(b.get("payload") == NONE_PAYLOAD
                                                for b in reply_buttons):
-                replies = self._say(sender, NONE_PAYLOAD)
-                reply_buttons = [b for r in replies for b in r.get("buttons", [])]
+                # What came with the check (a lesson may) counts with what follows it.
+                after = self._say(sender, NONE_PAYLOAD)
+                reply_buttons = [b for r in after for b in r.get("buttons", [])] + [
+                    b for b in reply_buttons if b.get("payload") not in SCREEN_PAYLOADS]
+                replies = [r for r in replies if not any(
+                    b.get("payload") in SCREEN_PAYLOADS for b in r.get("buttons", []))] + after
             tracker = self._tracker(sender)
             events = tracker["events"][seen:]
             seen = len(tracker["events"])

@@ -65,6 +65,33 @@ def test_what_the_conversation_cannot_settle_stays_unsure(ranking, slots):
     assert revised_intent(unsure("something", ranking, slots)) is None
 
 
+def test_a_statement_naming_a_situation_is_settled_as_that_statement():
+    ranking = [("describe_pain", 0.45), ("report_red_flag", 0.25)]
+    text = "i was diagnosed with osteoporosis last year and my lower back aches"
+    assert revised_intent(unsure(text, ranking)) == "describe_pain"
+    # without a situation that needs a caution, the same reading stays unsure
+    assert revised_intent(unsure("my lower back aches a lot", ranking)) is None
+
+
+async def test_a_settled_situation_gets_its_caution(dispatcher):
+    tracker = unsure("osteoporosis and a sore back, what's ok for me",
+                     [("describe_situation", 0.3), ("recommend_exercise", 0.2)])
+    events = await ActionDidYouMean().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["text"].startswith(
+        content.cautions()["osteoporosis"]["caution"])
+    assert SlotSet("situation", ["osteoporosis"]) in events
+
+
+def test_a_request_naming_an_exercise_is_settled_as_that_request():
+    ranking = [("ask_exercise", 0.52), ("report_red_flag", 0.45)]
+    named = [{"entity": "exercise", "value": "fire_hydrant"}]
+    tracker = make_tracker("nlu_fallback", text="a physio gave me the fire hydrant, how's it go",
+                           entities=named, ranking=[{"name": "nlu_fallback", "confidence": 0.55}]
+                           + [{"name": n, "confidence": c} for n, c in ranking])
+    assert revised_intent(tracker) == "ask_exercise"
+    assert revised_intent(unsure("how does it go", ranking)) is None  # no exercise named
+
+
 async def test_a_settled_message_is_answered_by_that_intent_s_action(dispatcher):
     tracker = unsure("and if it hurts?", [("ask_exercise_stop", 0.5), ("greet", 0.1)],
                      {"exercise": "clamshell"})

@@ -103,6 +103,29 @@ def test_component_withdraws_a_red_flag_prediction_that_context_discounts():
     assert message.get("entities") == []
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("my back is sore and i feel a bit off", "ask_if_serious"),  # nothing found: the check
+    ("the wound healed well, there's no fever or redness", "describe_pain"),  # negated
+])
+def test_an_unsure_message_leaning_to_a_red_flag_is_read_as_one(text, expected):
+    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+    message = _message(text, "nlu_fallback", [
+        {"name": "nlu_fallback", "confidence": 0.55},
+        {"name": "report_red_flag", "confidence": 0.47},
+        {"name": "seen_doctor", "confidence": 0.29}])
+    detector.process([message])
+    assert message.get("intent")["name"] == expected
+
+
+def test_an_unsure_message_leaning_elsewhere_stays_unsure():
+    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+    message = _message("i'm dying to try that one", "nlu_fallback", [
+        {"name": "nlu_fallback", "confidence": 0.55},
+        {"name": "report_crisis", "confidence": 0.4}])
+    detector.process([message])
+    assert message.get("intent")["name"] == "nlu_fallback"
+
+
 def test_component_leaves_ordinary_messages_alone():
     detector = RedFlagDetector(RedFlagDetector.get_default_config())
     message = _message("what is the piriformis", "faq_piriformis")

@@ -57,6 +57,20 @@ async def test_the_check_lists_the_signs_with_three_buttons_and_remembers_the_qu
         assert sign in message["text"]
 
 
+async def test_a_named_exercise_is_carried_on_with_even_when_weakly_read(dispatcher):
+    ranking = [{"name": "ask_if_serious", "confidence": 0.7},
+               {"name": "ask_exercise", "confidence": 0.2}]
+    named = [{"entity": "exercise", "value": "fire_hydrant"}]
+    events = await ActionScreenRedFlags().run(
+        dispatcher, make_tracker("ask_if_serious", ranking=ranking, entities=named), {})
+    assert SlotSet("screen_pending", {"intent": "ask_exercise", "exercise": "fire_hydrant"}) \
+        in events
+    # without the exercise named, that weak a reading is not what was asked
+    events = await ActionScreenRedFlags().run(
+        dispatcher, make_tracker("ask_if_serious", ranking=ranking, text="is it bad?"), {})
+    assert SlotSet("screen_pending", {"intent": "ask_if_serious"}) in events
+
+
 async def test_none_of_these_answers_what_the_check_interrupted(dispatcher):
     slots = {"screening": "asked", "screen_pending": {"intent": "faq_piriformis"}}
     events = await ActionScreenAnswer().run(
