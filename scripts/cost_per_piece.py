@@ -90,6 +90,11 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--model", default=str(ROOT / "models" / "assistant.tar.gz"))
     args = parser.parse_args(argv)
 
+    import logging
+
+    from rasa.utils.log_utils import configure_structlog
+    configure_structlog(logging.WARNING)  # Rasa logs every event at debug level otherwise
+    logging.getLogger().setLevel(logging.WARNING)
     import runtime
     runtime.install()  # as every Rasa process of this assistant has it (runtime/__init__.py)
     from rasa.core.agent import Agent
