@@ -19,7 +19,8 @@ SUITES = ROOT / "tests" / "conversations"
 # blind_third.yml is not run: it expects a plain "you're welcome" after the urgent-care
 # advice, where the fourth set expects the advice again (README "Known gaps").
 FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_fourth.yml": 0.85,
-          "blind_fifth.yml": 0.90, "blind_sixth.yml": 0.93, "blind_seventh.yml": 0.90}
+          "blind_fifth.yml": 0.90, "blind_sixth.yml": 0.93, "blind_seventh.yml": 0.90,
+          "blind_eighth.yml": 0.90}
 SAFETY = ("urgent message",)
 
 
