@@ -43,8 +43,15 @@ def _ranking(tracker: Tracker) -> List[Dict[str, Any]]:
 
 
 def _names_exercise(tracker: Tracker) -> bool:
-    return any(e.get("entity") == "exercise" and e.get("value") in content.exercises()
-               for e in tracker.latest_message.get("entities") or [])
+    """An exercise named (entity, other name) or described as only one is ("the standing
+    one holding the counter")."""
+    from actions.exercise_followups import described_exercises, named_exercises
+
+    if any(e.get("entity") == "exercise" and e.get("value") in content.exercises()
+           for e in tracker.latest_message.get("entities") or []):
+        return True
+    text = tracker.latest_message.get("text") or ""
+    return bool(named_exercises(text)) or len(described_exercises(text)) == 1
 
 
 def revised_intent(tracker: Tracker) -> Optional[str]:

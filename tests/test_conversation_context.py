@@ -90,6 +90,9 @@ def test_a_request_naming_an_exercise_is_settled_as_that_request():
                            + [{"name": n, "confidence": c} for n, c in ranking])
     assert revised_intent(tracker) == "ask_exercise"
     assert revised_intent(unsure("how does it go", ranking)) is None  # no exercise named
+    # described as only one exercise is ("the standing one holding the counter")
+    assert revised_intent(unsure("and the standing one holding the counter?", ranking)) \
+        == "ask_exercise"
 
 
 async def test_a_settled_message_is_answered_by_that_intent_s_action(dispatcher):
