@@ -196,8 +196,12 @@ class ActionRecommendExercise(Action):
         text = tracker.latest_message.get("text") or ""
         named = entity_exercise(tracker)
         if named is None:  # "something for lunch: the one where you lie on your side?"
-            found = named_exercises(text) or (
-                [] if requested_tags(text) else described_exercises(text))
+            tags = requested_tags(text)
+            # A description that fits one exercise wins when that exercise is also of a
+            # kind asked for ("something gentle standing, holding the kitchen worktop").
+            described = [e for e in described_exercises(text)
+                         if not tags or set(tags) & set(content.exercises()[e]["tags"])]
+            found = named_exercises(text) or described
             named = found[0] if len(found) == 1 else None
         if named is not None:  # "how would he do the squat with the side leg lift?"
             return teach_or_screen(dispatcher, tracker, named)

@@ -104,6 +104,15 @@ async def test_recommendations_fit_what_was_asked(dispatcher, text, expected):
     assert all(n in message["text"] for n in names)
 
 
+async def test_a_request_describing_one_exercise_of_the_kind_asked_teaches_it(dispatcher):
+    tracker = make_tracker("recommend_exercise",
+                           text="something gentle standing, holding on to the kitchen worktop?")
+    events = await ActionRecommendExercise().run(dispatcher, tracker, {})
+    assert SlotSet("exercise", "squat_side_leg_lift") in events
+    assert dispatcher.messages[0]["text"].startswith(
+        content.exercises()["squat_side_leg_lift"]["name"])
+
+
 async def test_a_request_only_one_exercise_fits_gets_its_lesson(dispatcher):
     tracker = make_tracker("recommend_exercise", text="give me a stretch")
     events = await ActionRecommendExercise().run(dispatcher, tracker, {})

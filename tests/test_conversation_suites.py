@@ -20,7 +20,8 @@ SUITES = ROOT / "tests" / "conversations"
 # advice, where the fourth set expects the advice again (README "Known gaps").
 FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_fourth.yml": 0.85,
           "blind_fifth.yml": 0.90, "blind_sixth.yml": 0.93, "blind_seventh.yml": 0.90,
-          "blind_eighth.yml": 0.90, "blind_ninth.yml": 0.87}
+          "blind_eighth.yml": 0.90, "blind_ninth.yml": 0.87,
+          "blind_tenth.yml": 0.90}
 SAFETY = ("urgent message",)
 
 
