@@ -46,12 +46,11 @@ def _names_exercise(tracker: Tracker) -> bool:
     """An exercise named (entity, other name) or described as only one is ("the standing
     one holding the counter")."""
     from actions.exercise_followups import described_exercises, named_exercises
+    from actions.exercises import entity_exercise
 
-    if any(e.get("entity") == "exercise" and e.get("value") in content.exercises()
-           for e in tracker.latest_message.get("entities") or []):
-        return True
     text = tracker.latest_message.get("text") or ""
-    return bool(named_exercises(text)) or len(described_exercises(text)) == 1
+    return entity_exercise(tracker) is not None or bool(named_exercises(text)) \
+        or len(described_exercises(text)) == 1
 
 
 def revised_intent(tracker: Tracker) -> Optional[str]:

@@ -60,9 +60,9 @@ def ask(dispatcher: CollectingDispatcher, tracker: Tracker, pending: Optional[Di
 def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
     """What the latest message asked besides a warning sign: the best resumable intent
     the model ranked (the classifier's first choice was a red flag or "is it serious")."""
-    exercise = safety.latest_entity(tracker, "exercise")
-    named = exercise.get("value") if exercise and exercise.get("value") in \
-        content.exercises() else None
+    from actions.exercises import entity_exercise  # that module imports this one
+
+    named = entity_exercise(tracker)
     for item in tracker.latest_message.get("intent_ranking") or []:
         name = item.get("name") or ""
         # A named exercise makes a weaker "how does it go?" reading worth carrying on with.

@@ -22,6 +22,11 @@ def matcher():
     return load_matcher()
 
 
+@pytest.fixture(scope="module")
+def detector():
+    return RedFlagDetector(RedFlagDetector.get_default_config())
+
+
 @pytest.mark.parametrize("path", GATED_SETS)
 def test_no_red_flag_is_missed_and_false_alarms_stay_rare(matcher, path):
     figures = red_flag_figures(matcher, ROOT / path)
@@ -76,8 +81,7 @@ def _message(text, intent, ranking=()):
     return message
 
 
-def test_component_overrides_any_prediction_for_an_affirmed_red_flag():
-    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+def test_component_overrides_any_prediction_for_an_affirmed_red_flag(detector):
     message = _message("how do i do a glute bridge? also i wet myself today", "ask_exercise")
     detector.process([message])
     assert message.get("intent") == {"name": "report_red_flag", "confidence": 1.0}
@@ -93,8 +97,7 @@ def test_findings_point_at_the_words_of_the_original_message(matcher):
     assert text[finding.start:finding.end] == finding.text == "CAN'T  pee"
 
 
-def test_component_withdraws_a_red_flag_prediction_that_context_discounts():
-    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+def test_component_withdraws_a_red_flag_prediction_that_context_discounts(detector):
     message = _message("what if i lose control of my bladder?", "report_red_flag", [
         {"name": "report_red_flag", "confidence": 0.6},
         {"name": "ask_red_flags", "confidence": 0.3}])
@@ -107,8 +110,7 @@ def test_component_withdraws_a_red_flag_prediction_that_context_discounts():
     ("my back is sore and i feel a bit off", "ask_if_serious"),  # nothing found: the check
     ("the wound healed well, there's no fever or redness", "describe_pain"),  # negated
 ])
-def test_an_unsure_message_leaning_to_a_red_flag_is_read_as_one(text, expected):
-    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+def test_an_unsure_message_leaning_to_a_red_flag_is_read_as_one(text, expected, detector):
     message = _message(text, "nlu_fallback", [
         {"name": "nlu_fallback", "confidence": 0.55},
         {"name": "report_red_flag", "confidence": 0.47},
@@ -117,8 +119,7 @@ def test_an_unsure_message_leaning_to_a_red_flag_is_read_as_one(text, expected):
     assert message.get("intent")["name"] == expected
 
 
-def test_an_unsure_message_leaning_elsewhere_stays_unsure():
-    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+def test_an_unsure_message_leaning_elsewhere_stays_unsure(detector):
     message = _message("i'm dying to try that one", "nlu_fallback", [
         {"name": "nlu_fallback", "confidence": 0.55},
         {"name": "report_crisis", "confidence": 0.4}])
@@ -126,8 +127,7 @@ def test_an_unsure_message_leaning_elsewhere_stays_unsure():
     assert message.get("intent")["name"] == "nlu_fallback"
 
 
-def test_component_leaves_ordinary_messages_alone():
-    detector = RedFlagDetector(RedFlagDetector.get_default_config())
+def test_component_leaves_ordinary_messages_alone(detector):
     message = _message("what is the piriformis", "faq_piriformis")
     detector.process([message])
     assert message.get("intent") == {"name": "faq_piriformis", "confidence": 0.8}
