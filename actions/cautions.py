@@ -31,14 +31,17 @@ def situations_in(text: str) -> List[str]:
 
 
 def known_situations(tracker: Tracker) -> List[str]:
-    """The situations of this message and of the session so far."""
+    """The situations of this message (first: the visitor just said it), then those of
+    the session so far."""
     remembered = tracker.get_slot(SLOT) or []
     found = situations_in(tracker.latest_message.get("text") or "")
-    return [s for s in content.cautions() if s in remembered or s in found]
+    return [s for s in content.cautions() if s in found] + \
+        [s for s in content.cautions() if s in remembered and s not in found]
 
 
 def remember(tracker: Tracker, situations: List[str]) -> List[Dict[Text, Any]]:
-    return [SlotSet(SLOT, situations)] if situations != (tracker.get_slot(SLOT) or []) else []
+    ordered = [s for s in content.cautions() if s in situations]  # the slot: content order
+    return [SlotSet(SLOT, ordered)] if ordered != (tracker.get_slot(SLOT) or []) else []
 
 
 def caution_text(situations: List[str]) -> str:

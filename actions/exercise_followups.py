@@ -35,6 +35,7 @@ DETAILS: Dict[str, Tuple[str, str]] = {
     "ask_exercise_purpose": ("purpose", "Why it helps"),
     "ask_exercise_equipment": ("equipment", "What you need"),
     "ask_exercise_mistakes": ("mistakes", "Common mistakes"),
+    "ask_exercise_technique": ("steps", "How to do it"),
 }
 MAX_RECOMMENDED = 3
 BOOK_BUTTON = {"title": "Book a visit", "payload": "/book_appointment"}
@@ -58,7 +59,46 @@ def _matching(field: str, text: str) -> List[str]:
     scores = [(sum(bool(p.search(text)) for p in patterns), exercise_id)
               for exercise_id, patterns in _phrases(field)]
     best = max((score for score, _ in scores), default=0)
+    if not best and field == "names":
+        corrected = respelled_names(text)
+        return _matching(field, corrected) if corrected != text else []
     return [e for score, e in scores if score == best] if best else []
+
+
+@lru_cache(maxsize=1)
+def _name_sounds() -> Tuple[Dict[str, str], frozenset]:
+    """Metaphone code -> one-word exercise name ("bridge", "hydrant"...), and the words
+    of English that are never read as a misspelt name ("squad" is not "squat")."""
+    import jellyfish
+    import wordfreq
+
+    words = {w for entry in content.exercises().values() for name in entry["names"]
+             for w in name.lower().split() if w.isalpha() and len(w) >= 4}
+    known = frozenset(wordfreq.top_n_list("en", 50000))
+    return {jellyfish.metaphone(w): w for w in sorted(words)}, known
+
+
+def respelled_names(text: str) -> str:
+    """The text with misspelt exercise names written right: an unknown word that sounds
+    like one ("fire hydrent", "donky kicks") or is spelt nearly like one ("glute bridj")
+    becomes that name."""
+    import jellyfish
+
+    sounds, known = _name_sounds()
+
+    def respell(match: "re.Match[str]") -> str:
+        word = match.group(0)
+        lower = word.lower()
+        if len(lower) < 4 or lower in known:
+            return word
+        if jellyfish.metaphone(lower) in sounds:
+            return sounds[jellyfish.metaphone(lower)]
+        # or spelt nearly the same ("bridj", "bridg"): Jaro-Winkler weighs the start
+        score, name = max((jellyfish.jaro_winkler_similarity(lower, name), name)
+                          for name in sounds.values())
+        return name if score >= 0.88 else word
+
+    return re.sub(r"[A-Za-z]+", respell, text)
 
 
 def named_exercises(text: str) -> List[str]:
@@ -108,6 +148,9 @@ def detail_text(exercise_id: str, intent: str) -> str:
     exercise = content.exercises()[exercise_id]
     field, label = DETAILS[intent]
     value = exercise[field]
+    if field == "steps":  # in order, as in the lesson
+        body = "\n".join(f"{n}. {step}" for n, step in enumerate(value, 1))
+        return f"{exercise['name']}, {label.lower()}:\n{body}"
     if isinstance(value, list):
         lines = value + ([WARNING_SIGNS_LINE] if field == "stop_if" else [])
         body = "\n".join(f"- {line}" for line in lines)

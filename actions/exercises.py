@@ -107,9 +107,13 @@ def teach_or_screen(dispatcher: CollectingDispatcher, tracker: Tracker,
 
 def ask_which(dispatcher: CollectingDispatcher, candidates: Optional[List[str]] = None) -> None:
     names = [content.exercises()[e]["name"] for e in candidates or []]
+    # Without candidates, the names are in the text too: not every channel shows buttons,
+    # and "show me some exercises" should see them.
+    every = [e["name"].lower() for e in content.exercises().values()]
     dispatcher.utter_message(
         text=f"Do you mean the {' or the '.join(n.lower() for n in names)}?" if names
-        else "Which exercise would you like to learn?",
+        else f"I can teach these step by step: {', '.join(every[:-1])} and {every[-1]}. "
+             f"Which exercise would you like to learn?",
         buttons=[exercise_button(e) for e in candidates or content.exercises()],
     )
 

@@ -63,7 +63,11 @@ def pending_from_ranking(tracker: Tracker) -> Optional[Dict[str, Any]]:
     from actions.exercises import entity_exercise  # that module imports this one
 
     named = entity_exercise(tracker)
-    for item in tracker.latest_message.get("intent_ranking") or []:
+    # The question at the end of a long message, read on its own (components/
+    # focus_sentence.py), before the whole message's other readings.
+    focus = tracker.latest_message.get("focus_intent")
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    for item in ([focus] if focus else []) + ranking:
         name = item.get("name") or ""
         # A named exercise makes a weaker "how does it go?" reading worth carrying on with.
         least = MIN_NAMED_EXERCISE_CONFIDENCE if name == "ask_exercise" and named \

@@ -732,8 +732,13 @@ def _certain(intent: str) -> Dict[str, Any]:
 def _next_best(message: Message) -> Dict[str, Any]:
     """The model's best answer other than an alarm; without a confident one, a question
     ("what if I lose bladder control?") gets the warning-signs information and a
-    statement ("no numbness, just an ache") the reply to a description of pain."""
-    for item in message.get(INTENT_RANKING_KEY) or []:
+    statement ("no numbness, just an ache") the reply to a description of pain. The
+    question at the end of a long message, read on its own, comes first."""
+    from components.focus_sentence import FOCUS_KEY
+
+    focus = message.get(FOCUS_KEY)
+    first = [focus] if focus and focus[INTENT_NAME_KEY].startswith(_ANSWERING) else []
+    for item in first + (message.get(INTENT_RANKING_KEY) or []):
         name = item.get(INTENT_NAME_KEY)
         confidence = item.get(PREDICTED_CONFIDENCE_KEY, 0.0)
         if name in (RED_FLAG_INTENT, CRISIS_INTENT, FALLBACK_INTENT, None):

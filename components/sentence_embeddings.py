@@ -13,6 +13,7 @@ sentence features, so per-token vectors would be work and memory for nothing.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Text
 
@@ -75,6 +76,18 @@ class Encoder:
         return pooled.astype(np.float32)
 
 
+def shared_encoder(tokenizer_path: str = DEFAULT_TOKENIZER, model_path: str = DEFAULT_MODEL,
+                   max_length: int = 128) -> Encoder:
+    """One encoder per process for every component that embeds text (the featurizer and
+    components.focus_sentence): the ONNX session is the largest thing either holds."""
+    return _encoder(str(tokenizer_path), str(model_path), int(max_length))
+
+
+@lru_cache(maxsize=2)
+def _encoder(tokenizer_path: str, model_path: str, max_length: int) -> Encoder:
+    return Encoder(tokenizer_path, model_path, max_length)
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
 )
@@ -101,7 +114,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         super().__init__(name, config)
         tokenizer, model = (str(p if Path(p).is_absolute() else ROOT / p)
                             for p in (config["tokenizer"], config["model"]))
-        self.encoder = Encoder(tokenizer, model, config["max_length"])
+        self.encoder = shared_encoder(tokenizer, model, int(config["max_length"]))
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,

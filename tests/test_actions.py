@@ -106,7 +106,10 @@ async def test_exercise_without_a_known_exercise_asks_which_one(dispatcher):
     tracker = make_tracker("ask_exercise", entities=[{"entity": "exercise", "value": "yoga"}])
     events = await ActionExerciseInstructions().run(dispatcher, tracker, {})
     assert events == []
-    assert dispatcher.messages[0]["text"] == "Which exercise would you like to learn?"
+    names = [e["name"].lower() for e in content.exercises().values()]
+    assert dispatcher.messages[0]["text"] == (
+        f"I can teach these step by step: {', '.join(names[:-1])} and {names[-1]}. "
+        "Which exercise would you like to learn?")
     assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
         f'/ask_exercise{{"exercise":"{e}"}}' for e in content.exercises()]
 

@@ -12,7 +12,7 @@ from actions import content, opening_hours
 from actions.cautions import ActionCaution
 from actions.clinic import ActionClinicInfo
 from actions.exercise_followups import (DETAILS, ActionExerciseDetail, ActionRecommendExercise,
-                                        described_exercises)
+                                        described_exercises, named_exercises)
 from actions.exercises import WARNING_SIGNS_LINE, ActionExerciseInstructions
 from tests.conftest import make_tracker
 
@@ -256,3 +256,16 @@ async def test_a_first_description_of_pain_with_a_situation_gets_its_caution_wit
     assert "midwife" in dispatcher.messages[0]["text"]
     assert any(b.get("payload") for m in dispatcher.messages for b in m.get("buttons") or [])
     assert SlotSet("situation", ["pregnancy"]) in events
+
+
+@pytest.mark.parametrize("text, exercises", [
+    ("how do i do a glute bridj", ["glute_bridge"]),  # spelt nearly the same
+    ("fire hydrent pls", ["fire_hydrant"]),  # sounds the same
+    ("donky kicks?", ["donkey_kick"]),
+    ("sqwat with the leg lift", ["squat_side_leg_lift"]),
+    ("klamshell", ["clamshell"]),
+    ("my squad trains on mondays", []),  # an English word is never a misspelt name
+    ("stretches for hamstrings", []),
+])
+def test_misspelt_exercise_names(text, exercises):
+    assert named_exercises(text) == exercises

@@ -115,7 +115,8 @@ def test_exercise_instructions_with_synonyms(rasa_url, message, exercise):
 def test_exercise_without_a_name_asks_which_and_the_button_works(rasa_url):
     user = User(rasa_url)
     replies = user.say_past_disclaimer("can you teach me one of the exercises")
-    assert replies[0]["text"] == "Which exercise would you like to learn?"
+    assert replies[0]["text"].endswith("Which exercise would you like to learn?")
+    assert "clamshell" in replies[0]["text"]
     button = payloads(replies[0])[3]
     assert button == '/ask_exercise{"exercise":"clamshell"}'
     assert "1. " in user.say(button)[0]["text"]

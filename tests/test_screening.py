@@ -16,7 +16,8 @@ from actions.pain import ActionDescribePain, fitting_answers
 from actions.safety import (STATE_SLOT, ActionCrisisSupport, ActionOtherLanguage,
                             ActionSeenDoctor, ActionUrgentCare, active_flag, safety_text)
 from actions.screening import (EMERGENCY_PAYLOAD, NONE_PAYLOAD, URGENT_PAYLOAD,
-                               ActionScreenAnswer, ActionScreenRedFlags, ActionYesNo)
+                               ActionScreenAnswer, ActionScreenRedFlags, ActionYesNo,
+                               pending_from_ranking)
 from actions.session import ActionSessionStart
 from tests.conftest import make_tracker
 
@@ -229,3 +230,14 @@ async def test_other_languages_are_answered_in_that_language(dispatcher, languag
         {"entity": "red_flag", "value": "emergency", "role": "cauda_equina"}]), {})
     assert dispatcher.messages[0]["text"] == safety_text("emergency", language)
     assert content.clinic()["emergency_number"] in dispatcher.messages[0]["text"]
+
+
+def test_after_the_check_the_question_at_the_end_of_a_long_message_is_answered():
+    """The whole message read as a warning sign; its last question, read on its own
+    (components/focus_sentence.py), is what the check carries on with."""
+    tracker = make_tracker("report_red_flag", text="A long story. Would glute work help?",
+                           ranking=[{"name": "report_red_flag", "confidence": 0.9},
+                                    {"name": "share_context", "confidence": 0.1}])
+    tracker.latest_message["focus_intent"] = {"name": "faq_strengthening_glutes_helps",
+                                              "confidence": 0.8}
+    assert pending_from_ranking(tracker) == {"intent": "faq_strengthening_glutes_helps"}
