@@ -30,8 +30,9 @@ def booking_text(settings: Dict[str, str]) -> str:
 
 def phone_text(settings: Dict[str, str]) -> str:
     return (f"You can call {settings['name']} on {settings['phone']} "
-            f"({settings['hours']}), or book online at {settings['booking_url']}. "
-            f"In an emergency, call {settings['emergency_number']}.")
+            f"({settings['hours']}), e-mail {settings['email']}, or book online at "
+            f"{settings['booking_url']}. In an emergency, call "
+            f"{settings['emergency_number']}.")
 
 
 def question_text(intent: str, settings: Dict[str, str], message: str = "") -> str:

@@ -16,7 +16,12 @@ the featurizer uses, one per process), and lets that reading stand when:
   ("Good afternoon. I'm 74 and I'd be grateful for advice about my back."), may also read
   as a story;
 
-with at least `threshold` confidence.
+with at least `threshold` confidence (for the same reading as the whole message's, a
+higher one).
+
+It also settles one kind of doubt that is not one: a message read as a description of
+pain or as context about the visitor's life (`STORIES`, answered alike), neither sure
+enough alone but together sure enough, is the likelier of the two.
 
 Warning signs are never decided here: the RedFlagDetector runs after it on the whole
 text. When the whole message reads as a warning sign, the question's reading is kept
@@ -53,6 +58,7 @@ NEVER = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "out_of_scope"
                    "feedback_helpful", "feedback_not_helpful", "report_crisis",
                    "report_red_flag", "no_warning_signs", "seen_doctor", "other_language",
                    "bot_challenge"})
+FALLBACK_INTENT = "nlu_fallback"
 # Never taken away from the safety net.
 KEPT = frozenset({"report_crisis", "report_red_flag"})
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
@@ -160,13 +166,34 @@ class FocusSentenceClassifier(GraphComponent):
         unsure = confidence < self.config["whole_threshold"] or name in OPENERS
         if not unsure and name not in STORY_INTENTS:
             return
+        if unsure and self._stories_agree(message):
+            return
         sentence = focus_sentence(text, questions_only=not unsure)
         if sentence is None:
             return
         focus, focus_confidence = self._best(sentence)
-        if focus in NEVER or (focus in STORIES and not unsure) or focus == name \
+        if focus in NEVER or (focus in STORIES and not unsure) \
+                or (focus == name and (not unsure or focus_confidence <= confidence)) \
                 or focus_confidence < self.config["threshold"]:
             return
+        self._choose(message, focus, focus_confidence)
+
+    def _stories_agree(self, message: Message) -> bool:
+        """"I coach football and my back's gone stiff from standing on the touchline":
+        unsure only between two kinds of story (describe_pain, share_context), which are
+        answered alike. Together they are sure enough: the first is taken."""
+        ranking = [item for item in message.get(INTENT_RANKING_KEY) or []
+                   if item.get(INTENT_NAME_KEY) != FALLBACK_INTENT][:2]
+        if len(ranking) < 2 or not all(item[INTENT_NAME_KEY] in STORIES for item in ranking):
+            return False
+        together = sum(item[PREDICTED_CONFIDENCE_KEY] for item in ranking)
+        if together < self.config["whole_threshold"]:
+            return False
+        self._choose(message, ranking[0][INTENT_NAME_KEY], together)
+        return True
+
+    @staticmethod
+    def _choose(message: Message, focus: str, focus_confidence: float) -> None:
         # The question's reading first; the whole message's after it, scaled below it,
         # so that the FallbackClassifier's ambiguity check compares like with like.
         rest = [{**item, PREDICTED_CONFIDENCE_KEY:

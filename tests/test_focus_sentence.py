@@ -94,3 +94,26 @@ def test_beside_a_warning_sign_the_question_is_kept_for_after_the_check() -> Non
     assert message.get("focus_intent") == {"name": "faq_strengthening_glutes_helps",
                                            "confidence": 0.8}
     assert "focus_intent" in message.as_dict(only_output_properties=True)
+
+
+def test_an_unsure_reading_the_question_confirms_is_made_sure() -> None:
+    text = "Can you tell me what's wrong with me? It aches deep in my buttock."
+    message = _read(_message(text, "ask_diagnosis", 0.46),
+                    {"Can you tell me what's wrong with me?": {"ask_diagnosis": 0.99}})
+    assert message.get(INTENT) == {"name": "ask_diagnosis", "confidence": 0.99}
+
+
+def test_two_kinds_of_story_together_are_sure_enough() -> None:
+    text = "I coach football and my back has gone stiff from the touchline."
+    message = Message(data={TEXT: text, INTENT: {"name": "share_context", "confidence": 0.44},
+                            INTENT_RANKING_KEY: [{"name": "share_context", "confidence": 0.44},
+                                                 {"name": "describe_pain", "confidence": 0.3},
+                                                 {"name": "report_red_flag",
+                                                  "confidence": 0.23}]})
+    message = _read(message, {})
+    assert message.get(INTENT) == {"name": "share_context", "confidence": pytest.approx(0.74)}
+    # not when the second reading is of another kind
+    other = _message(text, "share_context", 0.44)
+    other.set(INTENT_RANKING_KEY, [{"name": "share_context", "confidence": 0.44},
+                                   {"name": "report_red_flag", "confidence": 0.4}])
+    assert _read(other, {}).get(INTENT)["confidence"] == 0.44
