@@ -50,7 +50,9 @@ def caution_text(situations: List[str]) -> str:
 
 def suggested_exercises(situations: List[str]) -> List[str]:
     tags = {t for s in situations for t in content.cautions()[s]["suggest"]}
-    return [e for e, entry in content.exercises().items() if tags & set(entry["tags"])]
+    avoid = {e for s in situations for e in content.cautions()[s].get("avoid", [])}
+    return [e for e, entry in content.exercises().items()
+            if tags & set(entry["tags"]) and e not in avoid]
 
 
 class ActionCaution(Action):

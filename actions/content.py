@@ -159,7 +159,9 @@ CAUTIONS_SCHEMA = {
         "type": "object", "additionalProperties": False,
         "required": ["words", "caution", "suggest"],
         "properties": {"words": _texts, "caution": _text,
-                       "suggest": {"type": "array", "items": _text}}}}},
+                       "suggest": {"type": "array", "items": _text},
+                       # exercises the caution warns about: never suggested with it
+                       "avoid": {"type": "array", "items": _text}}}}},
 }
 
 
@@ -170,6 +172,8 @@ def cautions() -> Dict[str, Dict[str, Any]]:
     for name, entry in entries.items():
         if set(entry["suggest"]) - used:
             raise ContentError(f"cautions.yml: {name} suggests tags no exercise has")
+        if set(entry.get("avoid", [])) - set(exercises()):
+            raise ContentError(f"cautions.yml: {name} avoids an exercise that does not exist")
     return entries
 
 

@@ -21,6 +21,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content, safety
+from actions.cautions import caution_text, known_situations, remember, suggested_exercises
 from actions.exercises import WARNING_SIGNS_LINE, entity_exercise, exercise_button, \
     teach_or_screen
 
@@ -257,7 +258,14 @@ class ActionRecommendExercise(Action):
         exercises = content.exercises()
         intro = requests["intro"] if fits and requested_tags(text) else (
             requests["intro_default"] if fits else requests["no_match"])
+        # Pregnancy, osteoporosis, not getting down to the floor...: the caution first,
+        # and only exercises that suit it.
+        situations = known_situations(tracker)
+        if situations:
+            suited = suggested_exercises(situations)
+            choice = [e for e in choice if e in suited] or suited[:MAX_RECOMMENDED]
+            intro = f"{caution_text(situations)}\n{intro}"
         lines = "\n".join(f"- {exercises[e]['name']}: {exercises[e]['position']}" for e in choice)
         dispatcher.utter_message(text=f"{intro}\n{lines}",
                                  buttons=[exercise_button(e) for e in choice] + [BOOK_BUTTON])
-        return []
+        return remember(tracker, situations)

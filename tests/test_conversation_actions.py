@@ -120,6 +120,23 @@ async def test_a_request_only_one_exercise_fits_gets_its_lesson(dispatcher):
     assert dispatcher.messages[0]["text"].startswith("Knee-to-chest stretch: ")
 
 
+async def test_a_request_with_a_situation_gets_its_caution_and_only_exercises_that_suit(
+        dispatcher):
+    tracker = make_tracker("recommend_exercise", text="my mum has osteoporosis and can't get "
+                                                      "down on the floor, what can she do?")
+    events = await ActionRecommendExercise().run(dispatcher, tracker, {})
+    assert events == [SlotSet("situation", ["osteoporosis", "cannot_get_to_floor"])]
+    [message] = dispatcher.messages
+    cautions = content.cautions()
+    assert message["text"].startswith(cautions["osteoporosis"]["caution"])
+    assert cautions["cannot_get_to_floor"]["caution"] in message["text"]
+    shown = [b["title"] for b in message["buttons"]][:-1]
+    positions = {content.exercises()[e]["name"]: set(content.exercises()[e]["tags"])
+                 for e in content.exercises()}
+    assert shown and all(positions[name] & {"standing", "bed"} for name in shown)
+    assert "Knee-to-chest stretch" not in shown  # osteoporosis: curls the spine forward
+
+
 # -- cautions ------------------------------------------------------------------------------
 @pytest.mark.parametrize("text, situation, phrase", [
     ("is it safe to do these while I'm pregnant?", "pregnancy", "midwife"),
