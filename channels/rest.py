@@ -14,10 +14,16 @@ bad body with a 4xx and a JSON error instead:
 | `message` blank without control characters (or only "/") | 400 | `empty_message` |
 | `message` over MAX_MESSAGE_CHARS characters | 413 | `message_too_long` |
 | `metadata` present but not an object | 400 | `invalid_metadata` |
+| `metadata` (or any other field) nested deeper than the limit | 400 | `metadata_too_deep` |
+| `metadata` (or another field) too large: keys, items, a string | 413 | `metadata_too_large` |
+
+The limits are channels/limits.py's METADATA (ENVELOPE for the body's other fields), and
+the body is parsed by its `loads`, which never parses nesting deeper than PARSE_DEPTH.
 
 The safety net reads the text of a message refused for its size (a body up to
-SCREEN_BODY_BYTES, a message over MAX_MESSAGE_CHARS): one that holds a warning sign or a
-crisis is accepted instead, and Rasa reads its excerpt (channels/payloads.py).
+SCREEN_BODY_BYTES, a message over MAX_MESSAGE_CHARS) or for its metadata: one that holds
+a warning sign or a crisis is accepted instead, without its metadata (and any other
+field), and Rasa reads its excerpt (channels/payloads.py).
 
 Accepted messages then go through the shared normalisation (channels/payloads.py:
 control characters, the payload gate). `input_channel` in the body is ignored: every
@@ -25,16 +31,16 @@ message is recorded as `rest`.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from channels import limits, server
 from channels.payloads import MAX_ID_CHARS, MAX_MESSAGE_CHARS, allowed_payloads, \
     clean_text, guard_messages, normalise, safety_findings, valid_id
 
@@ -64,17 +70,41 @@ def _too_large() -> BadRequest:
                       f"The request body must be at most {MAX_BODY_BYTES} bytes.")
 
 
+def _metadata(data: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The body's `metadata`, or BadRequest if it, or any field other than `sender` and
+    `message` (which have their own checks), is not within the limits."""
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest(400, "invalid_metadata", "`metadata` must be a JSON object.")
+    try:
+        if metadata is not None:
+            limits.check(metadata, limits.METADATA)
+        limits.check({key: value for key, value in data.items()
+                      if key not in ("sender", "message")}, limits.ENVELOPE)
+    except limits.StructureError as error:
+        if error.too_deep:
+            raise BadRequest(400, "metadata_too_deep",
+                             f"`metadata` and the other fields must be nested at most "
+                             f"{limits.METADATA.max_depth} levels deep.") from None
+        raise BadRequest(413, "metadata_too_large",
+                         f"`metadata` may have at most {limits.METADATA.max_keys} keys "
+                         f"and {limits.METADATA.max_items} array items, each string at "
+                         f"most {limits.METADATA.max_string} characters.") from None
+    return metadata
+
+
 def parse_body(body: bytes, urgent: Callable[[str], bool] = lambda text: False
                ) -> RestMessage:
     """The message in a REST request body, or BadRequest saying what is wrong with it.
-    `urgent(text)`: whether the safety net finds a flag, which lets an over-long message
-    through (it is then cut to its excerpt by the shared normalisation)."""
+    `urgent(text)`: whether the safety net finds a flag, which lets a message through
+    that is over-long (it is then cut to its excerpt by the shared normalisation) or
+    whose metadata is refused (it is then dropped)."""
     too_large = len(body) > MAX_BODY_BYTES
     if len(body) > SCREEN_BODY_BYTES:
         raise _too_large()
     try:
-        data = json.loads(body) if body else None
-    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        data = limits.loads(body) if body else None
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         if too_large:
@@ -89,16 +119,28 @@ def parse_body(body: bytes, urgent: Callable[[str], bool] = lambda text: False
     message = data.get("message")
     if not isinstance(message, str):
         raise BadRequest(400, "invalid_message", "`message` must be a string.")
-    if (too_large or len(message) > MAX_MESSAGE_CHARS) and not urgent(message):
+    flagged: List[bool] = []  # the safety net runs once, and only if needed
+
+    def is_urgent() -> bool:
+        if not flagged:
+            flagged.append(bool(urgent(message)))
+        return flagged[0]
+
+    if (too_large or len(message) > MAX_MESSAGE_CHARS) and not is_urgent():
         if too_large:
             raise _too_large()
         raise BadRequest(413, "message_too_long",
                          f"`message` must be at most {MAX_MESSAGE_CHARS} characters.")
     if not normalise(message).text.strip():  # also "/": nothing left once gated
         raise BadRequest(400, "empty_message", "`message` must contain some text.")
-    metadata = data.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadRequest(400, "invalid_metadata", "`metadata` must be a JSON object.")
+    try:
+        metadata = _metadata(data)
+    except BadRequest as error:
+        if not is_urgent():
+            raise
+        logger.warning("Accepted a REST message with a warning sign without its metadata "
+                       "(%s)", error.error)
+        metadata = None
     return RestMessage(sender, message, metadata)
 
 
@@ -108,6 +150,7 @@ class ClinicRestInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         allowed_payloads()  # a button the gate cannot enumerate stops Rasa here, not later
         blueprint = super().blueprint(guard_messages(on_new_message))
+        server.install(blueprint)
 
         @blueprint.middleware("request")
         async def check_body(request: Request) -> Optional[response.HTTPResponse]:

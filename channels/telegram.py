@@ -25,6 +25,7 @@ from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from channels import limits
 from channels.payloads import allowed_payloads, guard_messages
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,23 @@ class ClinicTelegramInput(TelegramInput):
             raise RasaException(f"Failed to set the Telegram webhook: {error}") from error
         return channel
 
+    @staticmethod
+    def check_update(request: Request) -> Optional[response.HTTPResponse]:
+        """400 unless the body is a JSON object within the limits; Rasa's handler then
+        reads that value (`request.json`), not Sanic's parse of the body."""
+        try:
+            update = limits.loads(request.body)
+            limits.check(update, limits.TELEGRAM)
+        except (ValueError, RecursionError) as error:  # StructureError is a ValueError
+            problem = getattr(error, "problem", "not_json")
+            logger.warning("Rejected a Telegram update (%s)", problem)
+            return response.text(f"bad update: {problem}", status=400)
+        if not isinstance(update, dict):
+            logger.warning("Rejected a Telegram update (not an object)")
+            return response.text("bad update: not an object", status=400)
+        request.parsed_json = update
+        return None
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         allowed_payloads()  # a button the gate cannot enumerate stops Rasa here, not later
         blueprint = super().blueprint(guard_messages(on_new_message, COMMANDS))
@@ -96,6 +114,8 @@ class ClinicTelegramInput(TelegramInput):
                 if not hmac.compare_digest(sent.encode(), self.secret_token.encode()):
                     logger.warning("Rejected a Telegram update without the secret token")
                     return response.text("forbidden", status=403)
+                if request.method == "POST":
+                    return self.check_update(request)
             return None
 
         return blueprint
