@@ -218,12 +218,18 @@ class ActionExerciseDetail(Action):
                 "Which exercise is that about?",
                 buttons=[detail_button(intent, e) for e in choices])
             return []
+        # "Would the knee hug suit him on his bed?" after osteoporosis: the caution that
+        # warns about this exercise comes first.
+        situations = known_situations(tracker)
+        warning = [s for s in situations
+                   if exercise_id in content.cautions()[s].get("avoid", [])]
+        text = detail_text(exercise_id, intent)
         dispatcher.utter_message(
-            text=detail_text(exercise_id, intent),
+            text=f"{caution_text(warning)}\n{text}" if warning else text,
             buttons=[{**exercise_button(exercise_id),
                       "title": f"Show me the {content.exercises()[exercise_id]['name'].lower()}"},
                      BOOK_BUTTON])
-        return [SlotSet("exercise", exercise_id)]
+        return [SlotSet("exercise", exercise_id), *remember(tracker, situations)]
 
 
 class ActionRecommendExercise(Action):

@@ -59,6 +59,10 @@ _WHITESPACE = (re.compile(r"\s{2,}|[^\S ]"), " ")
 # Brackets hold an aside of the same clause ("steroid tablets (prednisolone) for six
 # years"); a "*" gap does not cross punctuation, so they become spaces.
 _BRACKETS = (re.compile(r"[()\[\]{}]"), " ")
+# A colon before a list is a comma to ConText: its clinical-note rule ": no" (as in
+# "fever: no") reads "before you ask: no saddle numbness" backwards, so the "no" would
+# not negate what follows. Times ("7:30") keep theirs.
+_COLON = (re.compile(r":(?=\s|$)"), ",")
 
 
 def normalise(text: str) -> str:
@@ -283,7 +287,7 @@ class RedFlagMatcher:
         spelling = _spelling_pass({normalise_with_offsets(k, [*passes, _WHITESPACE])[0]: v
                                    for k, v in (config.get("spellings") or {}).items()})
         self.passes: Tuple[Pass, ...] = (*passes, *([spelling] if spelling else []),
-                                         _BRACKETS, _WHITESPACE)
+                                         _BRACKETS, _COLON, _WHITESPACE)
         self.nlp.add_pipe("sentencizer")  # scopes ConText and same-sentence rules
         # One matcher per pattern, so that only the patterns the quick test leaves
         # possible are run (their optional gaps make matching the costliest step).
@@ -324,7 +328,8 @@ class RedFlagMatcher:
                                language_code=self.language)
         self.context.add([
             ConTextRule(self._normalise(item.get("literal") or _pattern_text(item["pattern"])),
-                        category, direction=item["direction"], pattern=item.get("pattern"))
+                        category, direction=item["direction"], pattern=item.get("pattern"),
+                        max_scope=item.get("max_scope"))
             for category, items in config.get("context", {}).items()
             for item in items
         ])

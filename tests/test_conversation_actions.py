@@ -286,3 +286,14 @@ async def test_a_first_description_of_pain_with_a_situation_gets_its_caution_wit
 ])
 def test_misspelt_exercise_names(text, exercises):
     assert named_exercises(text) == exercises
+
+
+async def test_a_follow_up_on_an_exercise_the_situation_warns_about_repeats_the_caution(
+        dispatcher):
+    tracker = make_tracker("ask_exercise_position", text="would the knee hug suit him on his bed?",
+                           slots={"situation": ["osteoporosis"]})
+    events = await ActionExerciseDetail().run(dispatcher, tracker, {})
+    assert events == [SlotSet("exercise", "knee_to_chest")]
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith(content.cautions()["osteoporosis"]["caution"])
+    assert text.endswith(content.exercises()["knee_to_chest"]["position"].rstrip(".") + ".")
