@@ -5,8 +5,10 @@ PostgreSQL) in batches, without building Rasa trackers, and writes conversations
 messages per day, channels, the most asked topics, the not-understood and out-of-scope
 rates, "Was this helpful?" votes per answer, red flags per tier, and the unanswered
 questions grouped by similarity. Charts are PNGs embedded as data URIs: the file needs
-nothing else. Phone numbers and e-mail addresses are masked again in every text shown;
-sender ids are only counted, never shown. Settings: reports/report.yml.
+nothing else. Every text shown is masked again (privacy/pii.py: phone numbers, e-mail
+addresses, names, addresses, postcodes, dates of birth, NHS, card and NI numbers,
+handles), whatever the store kept; sender ids are only counted, never shown.
+Settings: reports/report.yml.
 
 Usage: python scripts/report.py [--endpoints endpoints.yml]
                                 [--out results/report/report.html] [--days N]
@@ -55,7 +57,8 @@ from rasa.shared.utils.common import class_from_module_path  # noqa: E402
 from rasa.utils.endpoints import EndpointConfig  # noqa: E402
 
 from actions import content  # noqa: E402
-from stores.tracker_store import EMAIL_MASK, PHONE_MASK, Masker, _phone_region  # noqa: E402
+from privacy.pii import masks as pii_masks  # noqa: E402
+from stores.tracker_store import Masker, _phone_region  # noqa: E402
 
 SETTINGS_FILE = ROOT / "reports" / "report.yml"
 TEMPLATES = ROOT / "reports"
@@ -307,13 +310,26 @@ def question_features(texts: Sequence[str], vector_weight: float) -> np.ndarray:
     nlp = spacy_pipeline()
     # The masks say nothing about the question; two texts with a phone number in them
     # are not alike for that.
-    stripped = [t.replace(PHONE_MASK, " ").replace(EMAIL_MASK, " ").strip() or t for t in texts]
+    stripped = [strip_masks(t) for t in texts]
     words = [content_words(doc) for doc in nlp.pipe(stripped, batch_size=256)]
     vectors = unit_rows(np.array([mean_vector(w, nlp.vocab) for w in words]))
     lemmas = [" ".join(lemma for lemma, _ in w) or text.lower() for w, text in zip(words, stripped)]
     tfidf = TfidfVectorizer(token_pattern=r"\S+", lowercase=False).fit_transform(lemmas)
     return np.hstack([math.sqrt(vector_weight) * vectors,
                       math.sqrt(1 - vector_weight) * unit_rows(tfidf.toarray())])
+
+
+@lru_cache(maxsize=None)
+def _masks() -> Tuple[str, ...]:
+    return tuple(pii_masks())
+
+
+def strip_masks(text: str) -> str:
+    """The text without "[phone number]", "[name]", ...; the text itself if only masks."""
+    stripped = text
+    for mask in _masks():
+        stripped = stripped.replace(mask, " ")
+    return stripped.strip() or text
 
 
 def cluster_labels(features: np.ndarray, threshold: float) -> np.ndarray:

@@ -9,8 +9,10 @@
 - Few queries per turn: the window of a conversation is kept in memory as it is written
   (stores/recent_events.py), so the next message costs one indexed query (is the newest
   event still the one this process wrote?) instead of reading and decoding the events.
-- Privacy: phone numbers and e-mail addresses that users type are masked before the
-  message is stored; conversations idle for more than `retention_days` are deleted.
+- Privacy: personal data that users type (phone numbers in any format, e-mail addresses,
+  names, addresses, postcodes, dates of birth, NHS, card and NI numbers, handles) is
+  masked before the message is stored (privacy/pii.py, Microsoft Presidio);
+  conversations idle for more than `retention_days` are deleted.
 - Faults: if the database is unreachable, events are kept in memory and written, in
   order, as soon as it answers again, so users get answers and nothing is lost.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import time
 import weakref
 from collections import OrderedDict
@@ -45,11 +46,7 @@ DEFAULT_WINDOW_EVENTS = 30  # about four turns; every rule needs one
 DEFAULT_RETENTION_DAYS = 90
 PURGE_INTERVAL_SECONDS = 3600
 RECENT_TRACKERS = 1000  # kept in memory to carry on through a database outage
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Phone-like runs the phone library rejects as invalid (e.g. numbers from unassigned
-# ranges): nine or more digits, with the separators people type.
-DIGIT_RUN = re.compile(r"(?<!\w)\+?\d[\d ()-]{7,}\d(?!\w)")
-PHONE_MASK = "[phone number]"
+PHONE_MASK = "[phone number]"  # privacy/recognizers.yml has every mask
 EMAIL_MASK = "[e-mail address]"
 EVENT_COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
 DB_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
@@ -64,13 +61,23 @@ def _setting(value: Any, env: str, default: int) -> int:
 
 def _phone_region() -> Optional[str]:
     """Region for reading local phone numbers: the clinic's own country."""
-    from actions.content import clinic
+    try:
+        number = phonenumbers.parse(_clinic_details().get("phone", ""), None)
+        return phonenumbers.region_code_for_number(number)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _clinic_details() -> Dict[str, Any]:
+    """The clinic's public details (data/clinic.yml): never masked when users quote them."""
+    from actions.content import ContentError, clinic
 
     try:
-        number = phonenumbers.parse(clinic()["phone"], None)
-        return phonenumbers.region_code_for_number(number)
-    except (phonenumbers.NumberParseException, KeyError):
-        return None
+        return clinic()
+    except (ContentError, OSError, KeyError) as error:
+        logger.error("Clinic settings unreadable (%s): its own phone number and address "
+                     "will be masked like any other.", error)
+        return {}
 
 
 def _sqlite_write_ahead_log(connection: Any, _: Any) -> None:
@@ -84,20 +91,20 @@ def _sqlite_write_ahead_log(connection: Any, _: Any) -> None:
 
 
 class Masker:
-    """Replaces phone numbers and e-mail addresses in free text."""
+    """Replaces personal data in free text with "[phone number]", "[name]", ...
+    (privacy/pii.py); button payloads and the clinic's own details stay as written."""
 
-    def __init__(self, region: Optional[str]) -> None:
+    def __init__(self, region: Optional[str],
+                 public: Optional[Dict[str, Any]] = None) -> None:
+        from privacy import pii
+
         self.region = region or "ZZ"  # ZZ: only numbers written with +country code
+        # One per process and settings: building it loads the spaCy pipeline.
+        self._pii = pii.masker(self.region, _clinic_details() if public is None else public)
+        self.masks = self._pii.masks
 
     def mask(self, text: Text) -> Text:
-        text = EMAIL.sub(EMAIL_MASK, text)
-        # VALID, not POSSIBLE: years, dates and counts are not phone numbers.
-        matches = list(phonenumbers.PhoneNumberMatcher(
-            text, self.region, leniency=phonenumbers.Leniency.VALID))
-        for match in reversed(matches):
-            text = text[:match.start] + PHONE_MASK + text[match.end:]
-        return DIGIT_RUN.sub(lambda m: PHONE_MASK if sum(c.isdigit() for c in m.group())
-                             >= 9 else m.group(), text)
+        return self._pii.mask(text)
 
     def mask_event(self, data: Dict[str, Any]) -> Dict[str, Any]:
         if data.get("event") != UserUttered.type_name or not isinstance(data.get("text"), str):

@@ -1,0 +1,1 @@
+"""Personal data in user messages: found and masked (privacy/pii.py)."""
