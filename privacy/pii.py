@@ -202,6 +202,12 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
     raw = config.raw
     stop = _stop_words()
 
+    class Recognizer(pa.LocalRecognizer):
+        """Ours: everything comes from the config, so there is nothing to load."""
+
+        def load(self):
+            pass
+
     class ClinicPhoneRecognizer(pr.PhoneRecognizer):
         """Presidio's: numbers the phone library finds VALID in the clinic's region."""
 
@@ -213,7 +219,7 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
 
     phone = raw["phone"]
 
-    class PhoneLikeRecognizer(pa.LocalRecognizer):
+    class PhoneLikeRecognizer(Recognizer):
         """Digit runs that are phone numbers by their digits and groups: UK numbers from
         0/+44 with 10-11 digits (the phone library rejects Ofcom's drama ranges such as
         07700 900xxx, which people also type), other +/00 numbers of 8-15 digits, local
@@ -227,9 +233,6 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
         card_context = _regex(phone["card_context"], "phone.card_context")
         not_phone = _regex(phone["not_phone_context"], "phone.not_phone_context")
         date_shape = re.compile(r"[0-3]?\d[./\- ][01]?\d[./\- ](?:\d{2}|\d{4})")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             results = []
@@ -283,7 +286,7 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
                     return True
             return False
 
-    class SpokenNumberRecognizer(pa.LocalRecognizer):
+    class SpokenNumberRecognizer(Recognizer):
         """Numbers read out in words: "oh seven seven double oh nine hundred one two
         three", "four one six five five five ...", mixed with digits ("07700 nine double
         oh ..."); a run of at least spoken_min_digits digits is a phone number."""
@@ -294,9 +297,6 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
         min_digits = int(phone["spoken_min_digits"])
         token = re.compile(r"[A-Za-z]+|\d+|\+")
         gap = re.compile(r"[\s,.\-/()]*")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             results = []
@@ -353,7 +353,7 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
 
     email = raw["email"]
 
-    class SpokenEmailRecognizer(pa.LocalRecognizer):
+    class SpokenEmailRecognizer(Recognizer):
         """E-mail addresses written around "at"/"dot": "jo at example dot com",
         "name(at)example(dot)org", "j.doe [at] mail.co.uk", "jo @ example.org"."""
 
@@ -362,9 +362,6 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
         domain = _regex(email["domain"], "email.domain")
         separator = _regex(email["label_separator"], "email.label_separator")
         not_local = _words(email["not_words"], "email.not_words")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             results = []
@@ -413,7 +410,7 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
 
     names = raw["names"]
 
-    class NameRecognizer(pa.LocalRecognizer):
+    class NameRecognizer(Recognizer):
         """Names people give: after a self-introduction ("my name is", "I'm", "this is",
         "call me", "name's"), after a relation ("my husband Keith"), after a title ("Dr
         Patel"), "Sarah here" at the start and a sign-off ("thanks, Sarah") at the end.
@@ -456,9 +453,6 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
         followers = _regex(names["rare_name_followers"], "names.rare_name_followers")
         listed_followers = _regex(names["listed_only_followers"],
                                   "names.listed_only_followers")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             text = text.translate(APOSTROPHES)  # same length: offsets hold
@@ -584,7 +578,7 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
 
     address = raw["address"]
 
-    class AddressRecognizer(pa.LocalRecognizer):
+    class AddressRecognizer(Recognizer):
         """Street addresses: "14 Acacia Avenue", "Flat 3, 27 Kings Road, Leeds", and
         a street after "I live on", "my address is"; not "20 minutes in the park"."""
 
@@ -595,9 +589,6 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
         numbered = _regex(address["numbered"].replace("{streets}", streets), "address.numbered")
         cued = _regex(address["cued"].replace("{streets}", streets), "address.cued")
         address_cue = _regex(address["address_cue"], "address.address_cue")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             results = []
@@ -630,15 +621,12 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
                 return True
             return street[0].isupper() and all(w[0].isupper() for w in words)
 
-    class PostcodeRecognizer(pa.LocalRecognizer):
+    class PostcodeRecognizer(Recognizer):
         """UK postcodes ("SW1A 1AA", "m1 1ae"), and an outward code alone after
         "postcode"; never "L4-L5", "S1", "T-12"."""
 
         full = _regex(address["postcode"], "address.postcode")
         outward = _regex(address["outward_code"], "address.outward_code")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             results = [_result(pa, self, "UK_POSTCODE", m.start(), m.end(), 0.6)
@@ -694,16 +682,13 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
 
     nino = raw["national_insurance"]
 
-    class NationalInsuranceRecognizer(pa.LocalRecognizer):
+    class NationalInsuranceRecognizer(Recognizer):
         """UK National Insurance numbers: "QQ 12 34 56 C"; without the final letter only
         after "national insurance", "NI number", "NINO"."""
 
         full = _regex(nino["full"], "national_insurance.full")
         bare = _regex(nino["bare"], "national_insurance.bare")
         cue = _regex(nino["context"], "national_insurance.context")
-
-        def load(self):
-            pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
             results = [_result(pa, self, "UK_NINO", m.start(), m.end(), 0.6)
@@ -716,7 +701,7 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
 
     handle = raw["handle"]
 
-    class HandleRecognizer(pa.LocalRecognizer):
+    class HandleRecognizer(Recognizer):
         """Social handles: "@jo_bloggs", "my insta is jo.bloggs88", a profile's URL
         ("strava.com/athletes/jo_runs"), a Discord tag ("jo_b#1234"); not "meet @ 5",
         "@7pm", nor the "@0.9" of a payload."""
@@ -728,9 +713,6 @@ def build_recognizers(config: Config, region: str) -> List[Any]:
         not_profile = _words(handle["not_profile"], "handle.not_profile")
         tag = _regex(handle["tag"], "handle.tag")
         tag_context = _regex(handle["tag_context"], "handle.tag_context")
-
-        def load(self):
-            pass
 
         @staticmethod
         def _common(name: str) -> bool:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import requests
-import socketio
 import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -31,6 +28,7 @@ from channels.payloads import EMPTY_REPLY, MAX_MESSAGE_CHARS, TRUNCATED_NOTICE, 
 from channels.rest import MAX_BODY_BYTES, BadRequest, RestMessage, parse_body
 from channels.socketio import UNREADABLE, check_message_event, check_session_request
 from scripts.servers import MODEL, ROOT, running_assistant
+from tests.widget_client import Widget
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
 INTENTS = set(project_domain(ROOT).intents)
@@ -384,39 +382,6 @@ def test_random_rest_input_is_answered_or_refused_and_never_injects(assistant, b
 
 
 # -- Socket.IO (the web widget) ------------------------------------------------------
-class Widget:
-    """A Socket.IO client that talks like rasa-webchat."""
-
-    def __init__(self, url: str) -> None:
-        self.session_id = f"sio-{uuid.uuid4().hex}"
-        self.received: List[Dict[str, Any]] = []
-        self.client = socketio.Client()
-        confirmed = threading.Event()
-        self.client.on("bot_uttered", self.received.append)
-        self.client.on("session_confirm", lambda _: confirmed.set())
-        self.client.connect(url, transports=["polling"], socketio_path="/socket.io")
-        self.client.emit("session_request", {"session_id": self.session_id})
-        assert confirmed.wait(10)
-
-    def send(self, data: Any, count: int, timeout: float = 30) -> List[Dict[str, Any]]:
-        """What the bot sends back: at least `count` messages, then 1 s of quiet."""
-        before = len(self.received)
-        self.client.emit("user_uttered", data)
-        deadline = time.monotonic() + timeout
-        seen, quiet_since = before, time.monotonic()
-        while time.monotonic() < deadline:
-            if len(self.received) != seen:
-                seen, quiet_since = len(self.received), time.monotonic()
-            elif seen >= before + count and time.monotonic() - quiet_since > 1:
-                break
-            time.sleep(0.1)
-        return self.received[before:]
-
-    def say(self, text: str, count: int) -> List[str]:
-        return [m.get("text") for m in self.send(
-            {"message": text, "session_id": self.session_id}, count)]
-
-
 @pytest.fixture
 def widget(assistant) -> Iterator[Widget]:
     client = Widget(assistant["url"])

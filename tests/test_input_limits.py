@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 import requests
-import socketio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +21,7 @@ from channels import limits
 from channels.limits import METADATA, TOO_DEEP, StructureError, check_structure
 from channels.socketio import UNREADABLE
 from scripts.servers import MODEL, running_assistant
+from tests.widget_client import Widget
 
 RED_FLAG = "since yesterday i cant feel my groin and i wet myself"
 DEPTHS = [100, 200, 1_000, 10_000]
@@ -319,10 +317,16 @@ RANDOM_METADATA = st.one_of(
     SHAPES)
 
 
+def server_examples(count: int) -> Any:
+    """Hypothesis settings for examples sent to the one real server: reproducible, no
+    deadline (a turn takes what it takes), fixtures shared across examples."""
+    return settings(max_examples=count, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
 @pytestmark_server
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@server_examples(60)
 @given(metadata=RANDOM_METADATA)
 def test_rest_random_metadata_shapes(assistant, metadata):
     sender = f"shape-{uuid.uuid4().hex}"
@@ -337,35 +341,6 @@ def test_rest_random_metadata_shapes(assistant, metadata):
 
 
 # -- Socket.IO -----------------------------------------------------------------------
-class Widget:
-    """A Socket.IO client that talks like rasa-webchat."""
-
-    def __init__(self, url: str) -> None:
-        self.session_id = f"sio-{uuid.uuid4().hex}"
-        self.received: List[Dict[str, Any]] = []
-        self.client = socketio.Client()
-        confirmed = threading.Event()
-        self.client.on("bot_uttered", self.received.append)
-        self.client.on("session_confirm", lambda _: confirmed.set())
-        self.client.connect(url, transports=["polling"], socketio_path="/socket.io")
-        self.client.emit("session_request", {"session_id": self.session_id})
-        assert confirmed.wait(10)
-
-    def send(self, data: Any, count: int, timeout: float = 30) -> List[Dict[str, Any]]:
-        """What the bot sends back: at least `count` messages, then 1 s of quiet."""
-        before = len(self.received)
-        self.client.emit("user_uttered", data)
-        deadline = time.monotonic() + timeout
-        seen, quiet_since = before, time.monotonic()
-        while time.monotonic() < deadline:
-            if len(self.received) != seen:
-                seen, quiet_since = len(self.received), time.monotonic()
-            elif seen >= before + count and time.monotonic() - quiet_since > 1:
-                break
-            time.sleep(0.1)
-        return self.received[before:]
-
-
 @pytest.fixture
 def widget(assistant) -> Iterator[Widget]:
     client = Widget(assistant["url"])
@@ -425,9 +400,7 @@ def test_socketio_answers_a_red_flag_whose_metadata_is_refused_without_it(assist
 
 
 @pytestmark_server
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@server_examples(25)
 @given(metadata=RANDOM_METADATA)
 def test_socketio_random_metadata_shapes(assistant, metadata):
     widget = Widget(assistant["url"])
