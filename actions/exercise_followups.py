@@ -92,8 +92,9 @@ def respelled_names(text: str) -> str:
         lower = word.lower()
         if len(lower) < 4 or lower in known:
             return word
-        if jellyfish.metaphone(lower) in sounds:
-            return sounds[jellyfish.metaphone(lower)]
+        sound = jellyfish.metaphone(lower)
+        if sound in sounds:
+            return sounds[sound]
         # or spelt nearly the same ("bridj", "bridg"): Jaro-Winkler weighs the start
         score, name = max((jellyfish.jaro_winkler_similarity(lower, name), name)
                           for name in sounds.values())

@@ -12,9 +12,9 @@ the featurizer uses, one per process), and lets that reading stand when:
   whose reading is an answer the assistant gives (not a story, a greeting, a yes/no, a
   warning sign...), or
 - the whole-message reading is a greeting, out of scope or too unsure to keep (below
-  `whole_threshold`, where the FallbackClassifier would answer "not sure"): then the question, else the last sentence
-  ("Good afternoon. I'm 74 and I'd be grateful for advice about my back."), may also read
-  as a story;
+  `whole_threshold`, where the FallbackClassifier would answer "not sure"): then the
+  question, else the last sentence ("Good afternoon. I'm 74 and I'd be grateful for
+  advice about my back."), may also read as a story;
 
 with at least `threshold` confidence (for the same reading as the whole message's, a
 higher one).
@@ -48,11 +48,10 @@ from components.sentence_embeddings import shared_encoder
 FILE = "focus_sentence.npz"
 FOCUS_KEY = "focus_intent"  # parse data: the question's reading beside a warning sign
 # Whole-message readings that a question at the end can replace.
-STORY_INTENTS = frozenset({"describe_pain", "share_context", "describe_situation",
-                           "ask_diagnosis"})
+STORIES = frozenset({"describe_pain", "share_context", "describe_situation"})
+STORY_INTENTS = STORIES | {"ask_diagnosis"}
 # Whole-message readings that say nothing of the rest: treated like an unsure reading.
 OPENERS = frozenset({"greet", "out_of_scope"})
-STORIES = frozenset({"describe_pain", "share_context", "describe_situation"})
 # Readings of a sentence that never replace the whole message's.
 NEVER = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "out_of_scope",
                    "feedback_helpful", "feedback_not_helpful", "report_crisis",

@@ -46,8 +46,6 @@ DEFAULT_WINDOW_EVENTS = 30  # about four turns; every rule needs one
 DEFAULT_RETENTION_DAYS = 90
 PURGE_INTERVAL_SECONDS = 3600
 RECENT_TRACKERS = 1000  # kept in memory to carry on through a database outage
-PHONE_MASK = "[phone number]"  # privacy/recognizers.yml has every mask
-EMAIL_MASK = "[e-mail address]"
 EVENT_COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
 DB_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
              sqlalchemy.exc.DatabaseError)
@@ -101,7 +99,6 @@ class Masker:
         self.region = region or "ZZ"  # ZZ: only numbers written with +country code
         # One per process and settings: building it loads the spaCy pipeline.
         self._pii = pii.masker(self.region, _clinic_details() if public is None else public)
-        self.masks = self._pii.masks
 
     def mask(self, text: Text) -> Text:
         return self._pii.mask(text)
