@@ -43,6 +43,7 @@ import yaml
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
+from channels import backpressure
 from components.content_importer import content_intents
 
 logger = logging.getLogger(__name__)
@@ -314,8 +315,11 @@ def normalise(text: str, commands: Mapping[str, str] = NO_COMMANDS) -> Normalise
 
 def guard_messages(on_new_message: Callable[[UserMessage], Awaitable[Any]],
                    commands: Mapping[str, str] = NO_COMMANDS,
+                   raise_busy: bool = False,
                    ) -> Callable[[UserMessage], Awaitable[Any]]:
-    """Wraps a channel's `on_new_message` so that every message is normalised first."""
+    """Wraps a channel's `on_new_message` so that every message is normalised first and
+    admitted by channels/backpressure.py. A message refused there is answered with its
+    refusal replies, or, with `raise_busy` (REST: it answers 429), raises Busy."""
 
     async def handle(message: UserMessage) -> Any:
         result = normalise(message.text if isinstance(message.text, str) else "", commands)
@@ -327,7 +331,17 @@ def guard_messages(on_new_message: Callable[[UserMessage], Awaitable[Any]],
                                                                EMPTY_REPLY)
             return None
         message.text = result.text
-        answer = await on_new_message(message)
+        try:
+            with backpressure.admission(message.sender_id, result.text):
+                answer = await on_new_message(message)
+        except backpressure.Busy as busy:
+            logger.warning("Refused a message on %s: %s messages of that conversation "
+                           "in hand", message.input_channel, backpressure.QUEUE_LIMIT)
+            if raise_busy or message.output_channel is None:
+                raise
+            for reply in busy.replies:
+                await message.output_channel.send_text_message(message.sender_id, reply)
+            return None
         if result.truncated and message.output_channel is not None:
             # After the answer, so that a conversation still opens with the disclaimer.
             await message.output_channel.send_text_message(message.sender_id,

@@ -32,15 +32,17 @@ message is recorded as `rest`.
 from __future__ import annotations
 
 import logging
+from asyncio import CancelledError
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
 from sanic.request import Request
 
-from channels import limits, server
+from channels import backpressure, limits, server
 from channels.payloads import MAX_ID_CHARS, MAX_MESSAGE_CHARS, allowed_payloads, \
     clean_text, guard_messages, normalise, safety_findings, valid_id
 
@@ -145,11 +147,23 @@ def parse_body(body: bytes, urgent: Callable[[str], bool] = lambda text: False
 
 
 class ClinicRestInput(RestInput):
-    """`rest` in credentials.yml; the URL stays /webhooks/rest/webhook."""
+    """`rest` in credentials.yml; the URL stays /webhooks/rest/webhook.
+
+    Its own webhook handler instead of Rasa's, which answers 200 with `[]` when handling
+    fails (a lock that expired while the message waited, an exception) and logs the text.
+    Here a 200 always means the message was processed and its answer stored:
+
+    - 429 `conversation_busy` (Retry-After): the conversation has
+      backpressure.QUEUE_LIMIT messages in hand; `messages` holds what the visitor should
+      see (the safety advice first if the refused text holds a warning sign);
+    - 503 `not_processed`: handling failed; nothing of this message was stored unless
+      the tracker store says otherwise (stores/), so sending it again is safe.
+    """
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         allowed_payloads()  # a button the gate cannot enumerate stops Rasa here, not later
-        blueprint = super().blueprint(guard_messages(on_new_message))
+        handle = guard_messages(on_new_message, raise_busy=True)
+        blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
         server.install(blueprint)
 
         @blueprint.middleware("request")
@@ -165,17 +179,43 @@ class ClinicRestInput(RestInput):
                                      status=error.status)
             return None
 
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> response.HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> Any:
+            message: RestMessage = request.ctx.clinic_message
+            if bool_arg(request, "stream", default=False):
+                if backpressure.in_hand(message.sender) >= backpressure.QUEUE_LIMIT:
+                    return _busy(backpressure.refusal_replies(message.text))
+                # Not raise_busy: a refusal that races past the check above is streamed.
+                return response.stream(self.stream_response(
+                    guard_messages(on_new_message), message.text, message.sender,
+                    self.name(), message.metadata), content_type="text/event-stream")
+            collector = CollectingOutputChannel()
+            try:
+                await handle(UserMessage(message.text, collector, message.sender,
+                                         input_channel=self.name(),
+                                         metadata=message.metadata))
+            except backpressure.Busy as busy:
+                return _busy(busy.replies)
+            except (Exception, CancelledError) as error:  # noqa: B902 (answered, never lost)
+                # No text: the log never holds what visitors write.
+                logger.error("A REST message was not processed (%s)", type(error).__name__)
+                return response.json(
+                    {"error": "not_processed",
+                     "message": "The message could not be processed. Please send it again."},
+                    status=503, headers={"Retry-After": str(backpressure.RETRY_AFTER_SECONDS)})
+            return response.json(collector.messages)
+
         return blueprint
 
-    # Rasa's handler reads these; they return what check_body validated.
-    async def _extract_sender(self, req: Request) -> Optional[Text]:
-        return req.ctx.clinic_message.sender
 
-    def _extract_message(self, req: Request) -> Optional[Text]:
-        return req.ctx.clinic_message.text
-
-    def _extract_input_channel(self, req: Request) -> Text:
-        return self.name()
-
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
-        return request.ctx.clinic_message.metadata
+def _busy(replies: List[str]) -> response.HTTPResponse:
+    return response.json(
+        {"error": "conversation_busy",
+         "message": f"This conversation already has {backpressure.QUEUE_LIMIT} messages "
+                    f"waiting. Send this one again in a few seconds.",
+         "messages": [{"text": text} for text in replies]},
+        status=429, headers={"Retry-After": str(backpressure.RETRY_AFTER_SECONDS)})

@@ -1,7 +1,9 @@
-"""Shared test helpers: build rasa-sdk trackers the way Rasa sends them."""
+"""Shared test helpers: build rasa-sdk trackers the way Rasa sends them; one running
+assistant (action server + Rasa, default configuration, SQLite store, HTTP API on) that
+the end-to-end modules share, since each start costs about 40 s of the suite."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 from rasa_sdk import Tracker
@@ -30,6 +32,24 @@ def dispatcher() -> CollectingDispatcher:
 def sent(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
     """The messages an action sent, without the empty keys rasa-sdk adds."""
     return [{k: v for k, v in m.items() if v not in (None, [], {})} for m in dispatcher.messages]
+
+
+# The shared assistant's HTTP API token (the conversation suite reads trackers with it).
+API_TOKEN = "conversation-suite"
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory) -> Iterator[Dict[str, Any]]:
+    """{url, db, log, process, token} of the shared assistant. Modules that need another
+    configuration (channels, stores, faults) start their own."""
+    from scripts.servers import MODEL, running_assistant
+
+    if not MODEL.exists():
+        pytest.skip("no trained model: run `make train`")
+    tmp = tmp_path_factory.mktemp("assistant")
+    with running_assistant(tmp, api_token=API_TOKEN) as servers:
+        yield {"url": servers.rasa_url, "db": tmp / "tracker.db", "log": tmp / "rasa.log",
+               "process": servers.processes["rasa"], "token": API_TOKEN}
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

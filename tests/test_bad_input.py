@@ -27,7 +27,7 @@ from channels.payloads import EMPTY_REPLY, MAX_MESSAGE_CHARS, TRUNCATED_NOTICE, 
     allowed_payloads, clean_text, collect_payloads, gate, normalise, parse_payload
 from channels.rest import MAX_BODY_BYTES, BadRequest, RestMessage, parse_body
 from channels.socketio import UNREADABLE, check_message_event, check_session_request
-from scripts.servers import MODEL, ROOT, running_assistant
+from scripts.servers import MODEL, ROOT
 from tests.widget_client import Widget
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
@@ -234,13 +234,6 @@ def test_readable_socket_events_keep_their_data_and_drop_bad_metadata():
 
 # -- random input against the real REST endpoint -------------------------------------
 needs_model = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
-
-
-@pytest.fixture(scope="module")
-def assistant(tmp_path_factory) -> Iterator[Dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("bad_input")
-    with running_assistant(tmp) as servers:
-        yield {"url": servers.rasa_url, "db": tmp / "tracker.db"}
 
 
 def stored_events(db: Path, sender: str) -> List[Dict[str, Any]]:

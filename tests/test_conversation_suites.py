@@ -5,12 +5,11 @@ not fall below what was reached (README "Conversations": first and final figures
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import pytest
 
 from scripts.conversation_suite import TOKEN, TurnResult, run_suites
-from scripts.servers import running_assistant
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "tests" / "conversations"
@@ -27,9 +26,9 @@ SAFETY = ("urgent message",)
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Iterator[Dict[str, List[TurnResult]]]:
-    with running_assistant(tmp_path_factory.mktemp("suites"), api_token=TOKEN) as servers:
-        yield {name: run_suites(servers.rasa_url, [SUITES / name]) for name in FLOORS}
+def results(assistant) -> Dict[str, List[TurnResult]]:
+    assert assistant["token"] == TOKEN  # the suite reads trackers with it
+    return {name: run_suites(assistant["url"], [SUITES / name]) for name in FLOORS}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))

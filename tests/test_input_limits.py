@@ -20,13 +20,13 @@ from actions.safety import safety_text
 from channels import limits
 from channels.limits import METADATA, TOO_DEEP, StructureError, check_structure
 from channels.socketio import UNREADABLE
-from scripts.servers import MODEL, running_assistant
+from scripts.servers import MODEL
 from tests.widget_client import Widget
 
 RED_FLAG = "since yesterday i cant feel my groin and i wet myself"
 DEPTHS = [100, 200, 1_000, 10_000]
 KINDS = ["dicts", "lists", "mixed"]
-API_TOKEN = "limits-test-token"
+from tests.conftest import API_TOKEN  # the shared assistant's (conftest.py)
 
 
 def nested(depth: int, kind: str) -> Any:
@@ -157,14 +157,6 @@ def test_walker_depth_agrees_with_a_recursive_count(value, max_depth):
 # -- against the real server ---------------------------------------------------------
 pytestmark_server = pytest.mark.skipif(not MODEL.exists(),
                                        reason="no trained model: run `make train`")
-
-
-@pytest.fixture(scope="module")
-def assistant(tmp_path_factory) -> Iterator[Dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("input_limits")
-    with running_assistant(tmp, api_token=API_TOKEN) as servers:
-        yield {"url": servers.rasa_url, "db": tmp / "tracker.db",
-               "process": servers.processes["rasa"], "log": tmp / "rasa.log"}
 
 
 def alive(assistant: Dict[str, Any]) -> None:

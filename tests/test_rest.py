@@ -3,23 +3,21 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import pytest
 import requests
 
 from actions import content
-from scripts.servers import running_assistant
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "assistant.tar.gz"
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`")
 
 
-@pytest.fixture(scope="session")
-def rasa_url(tmp_path_factory) -> Iterator[str]:
-    with running_assistant(tmp_path_factory.mktemp("rasa")) as servers:
-        yield servers.rasa_url
+@pytest.fixture(scope="module")
+def rasa_url(assistant) -> str:
+    return assistant["url"]
 
 
 class User:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import pytest
 import requests
@@ -35,9 +35,8 @@ DISCLAIMER_WORDS = "not a diagnosis"
 
 
 @pytest.fixture(scope="module")
-def rasa_url(tmp_path_factory) -> Iterator[str]:
-    with running_assistant(tmp_path_factory.mktemp("safety")) as servers:
-        yield servers.rasa_url
+def rasa_url(assistant) -> str:
+    return assistant["url"]
 
 
 class Visitor:
