@@ -71,12 +71,12 @@ shell: train ## Chat with the assistant in this terminal
 	@mkdir -p var; $(PY) -c 'import yaml; c = yaml.safe_load(open("endpoints.yml")); \
 	  c["action_endpoint"]["url"] = "$${ACTION_SERVER_URL}"; \
 	  yaml.safe_dump(c, open("var/endpoints.shell.yml", "w"))'
-	@SANIC_HOST=127.0.0.1 $(RASA) run actions --actions actions --port 5055 \
+	@SANIC_HOST=127.0.0.1 $(PY) launcher.py run actions --actions actions --port 5055 \
 	  >var/actions.log 2>&1 & trap "kill $$! 2>/dev/null" EXIT; \
 	  $(RASA) shell --model $(MODEL) --endpoints var/endpoints.shell.yml
 
 actions: install ## Run only the action server (ACTIONS_HOST=0.0.0.0 to listen beyond localhost)
-	SANIC_HOST=$${ACTIONS_HOST:-127.0.0.1} $(RASA) run actions --actions actions --port 5055
+	SANIC_HOST=$${ACTIONS_HOST:-127.0.0.1} $(PY) launcher.py run actions --actions actions --port 5055
 
 test: train ## Run the whole test suite (browser tests need Debian's chromium, see README)
 	$(MAKE) --no-print-directory validate

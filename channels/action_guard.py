@@ -25,8 +25,8 @@ else from when Rasa logged the message (after NLU). Each call still gets at leas
 MIN_CALL_SECONDS (0.2 s), so even when every call hangs the actions take at most 2 s and
 NLU and the rest of the turn have 1 s before the user's 3 s are up.
 
-Loading this module also installs the speed-ups of runtime/ (listed in
-runtime/__init__.py), before Rasa loads the model.
+Once the model is loaded it freezes the heap (runtime/heap.py); the speed-ups of
+runtime/ are installed by launcher.py, which starts every Rasa process.
 
 Only local callers are served (Rasa calls 127.0.0.1; a request that came through a
 proxy carries forwarding headers and is refused), so the public Rasa port does not
@@ -60,7 +60,6 @@ from runtime import fast_json
 from runtime.local_routes import Answer
 
 logger = logging.getLogger(__name__)
-runtime.install()  # before Rasa loads the model (after its channels)
 
 DEFAULT_ACTION_SERVER_URL = "http://127.0.0.1:5055/webhook"
 DEFAULT_TIMEOUT_SECONDS = 1.8

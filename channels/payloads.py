@@ -44,6 +44,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
 from channels import backpressure
+from privacy import log_redaction
 from components.content_importer import content_intents
 
 logger = logging.getLogger(__name__)
@@ -332,7 +333,8 @@ def guard_messages(on_new_message: Callable[[UserMessage], Awaitable[Any]],
             return None
         message.text = result.text
         try:
-            with backpressure.admission(message.sender_id, result.text):
+            with backpressure.admission(message.sender_id, result.text), \
+                    log_redaction.handling(message.text):
                 answer = await on_new_message(message)
         except backpressure.Busy as busy:
             logger.warning("Refused a message on %s: %s messages of that conversation "

@@ -1115,3 +1115,14 @@ def masker(region: Optional[str] = "GB", public: Optional[Mapping[str, Any]] = N
         if key not in _MASKERS:
             _MASKERS[key] = PiiMasker(region, public, prefilter)
         return _MASKERS[key]
+
+
+def phone_region(number: str) -> Optional[str]:
+    """The country whose local numbers to read ("GB" for "+44 ..."), from a number
+    written with its country code (the clinic's own), else None."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number or "", None))
+    except phonenumbers.NumberParseException:
+        return None

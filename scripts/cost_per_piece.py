@@ -104,7 +104,7 @@ def main(argv: List[str] = None) -> int:
     port = free_port()
     log = Path(tempfile.mkdtemp()) / "actions.log"
     env = {**os.environ, "SANIC_HOST": "127.0.0.1"}
-    actions = subprocess.Popen([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
+    actions = subprocess.Popen([str(BIN / "python"), "launcher.py", "run", "actions", "--actions", "actions",
                                 "--port", str(port)], cwd=ROOT, env=env,
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:

@@ -63,12 +63,14 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
                       model: Path = MODEL,
                       rasa_processes: int = 1,
                       rasa_env: Optional[Dict[str, str]] = None,
-                      api_token: Optional[str] = None) -> Iterator[Servers]:
+                      api_token: Optional[str] = None,
+                      debug: bool = False) -> Iterator[Servers]:
     """Action server + `rasa_processes` Rasa processes [+ the page], with a committed
     endpoints file (its ${VAR}s come from `env_extra`). A SQLite tracker store is moved
     into `tmp`; the channels are the ones `env_extra` enables. `rasa_env` is for the Rasa
     processes only (e.g. SANIC_WORKERS, which the action server would also obey).
-    `api_token` turns on Rasa's HTTP API with that token (tests that read trackers)."""
+    `api_token` turns on Rasa's HTTP API with that token (tests that read trackers);
+    `debug` runs both at DEBUG (the log privacy test)."""
     actions_port, web_port = free_port(), free_port()
     names = ["rasa"] + [f"rasa{n}" for n in range(2, rasa_processes + 1)]
     ports = {name: free_port() for name in names}
@@ -92,15 +94,16 @@ def running_assistant(tmp: Path, env_extra: Optional[Dict[str, str]] = None,
     rasa_urls = {name: f"http://localhost:{port}" for name, port in ports.items()}
     # name -> (command, environment, health URL)
     commands = {
-        "actions": ([str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                     "--port", str(actions_port)], env, f"http://localhost:{actions_port}/health"),
+        "actions": ([str(BIN / "python"), "launcher.py", "run", "actions", "--actions", "actions",
+                     "--port", str(actions_port), *(["--debug"] if debug else [])], env, f"http://localhost:{actions_port}/health"),
     }
     for name, port in ports.items():
         # RASA_PORT: each process calls actions through its own action guard.
-        commands[name] = ([str(BIN / "rasa"), "run", "--model", str(model),
+        commands[name] = ([str(BIN / "python"), "launcher.py", "run", "--model", str(model),
                            "--endpoints", str(endpoints_file), "--credentials", str(credentials),
                            "--interface", "127.0.0.1", "--port", str(port), "--cors", web_origin,
-                           *(["--enable-api", "--auth-token", api_token] if api_token else [])],
+                           *(["--enable-api", "--auth-token", api_token] if api_token else []),
+                           *(["--debug"] if debug else [])],
                           {**env, **(rasa_env or {}), "RASA_PORT": str(port)},
                           f"{rasa_urls[name]}/")
     if with_web:

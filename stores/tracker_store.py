@@ -26,7 +26,6 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
-import phonenumbers
 import sqlalchemy as sa
 import sqlalchemy.exc
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
@@ -36,6 +35,7 @@ from rasa.shared.core.events import (Event, Restarted, SessionStarted, SlotSet,
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from privacy.pii import phone_region
 from runtime import fast_json
 from stores.recent_events import RecentEvents
 from stores.turn_statements import TurnStatements
@@ -59,11 +59,7 @@ def _setting(value: Any, env: str, default: int) -> int:
 
 def _phone_region() -> Optional[str]:
     """Region for reading local phone numbers: the clinic's own country."""
-    try:
-        number = phonenumbers.parse(_clinic_details().get("phone", ""), None)
-        return phonenumbers.region_code_for_number(number)
-    except phonenumbers.NumberParseException:
-        return None
+    return phone_region(_clinic_details().get("phone", ""))
 
 
 def _clinic_details() -> Dict[str, Any]:
