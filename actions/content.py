@@ -179,10 +179,11 @@ def cautions() -> Dict[str, Dict[str, Any]]:
 
 EXERCISE_REQUESTS_SCHEMA = {
     "type": "object", "additionalProperties": False,
-    "required": ["tags", "intro", "intro_default", "no_match"],
+    "required": ["tags", "intro", "intro_default", "intro_once_cleared", "no_match"],
     "properties": {"tags": {"type": "object", "minProperties": 1,
                             "additionalProperties": _texts},
-                   "intro": _text, "intro_default": _text, "no_match": _text},
+                   "intro": _text, "intro_default": _text, "intro_once_cleared": _text,
+                   "no_match": _text},
 }
 
 

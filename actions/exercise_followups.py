@@ -23,7 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import content, safety
 from actions.cautions import caution_text, known_situations, remember, suggested_exercises
 from actions.exercises import WARNING_SIGNS_LINE, entity_exercise, exercise_button, \
-    teach_or_screen
+    asking_clause, exercise_just_named, teach_or_screen
 
 # intent -> (field of the exercise, how the reply introduces it)
 DETAILS: Dict[str, Tuple[str, str]] = {
@@ -170,10 +170,13 @@ def exercise_in_question(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
     if entity is not None:
         return entity, []
     known = content.exercises()
-    text = tracker.latest_message.get("text") or ""
+    text = asking_clause(tracker.latest_message.get("text") or "")
     named = named_exercises(text)
     if len(named) == 1:
         return named[0], []
+    just_named = exercise_just_named(tracker)
+    if just_named is not None:
+        return just_named, []
     current = tracker.get_slot("exercise")
     if current in known:
         return current, []
@@ -270,7 +273,12 @@ class ActionRecommendExercise(Action):
         situations = known_situations(tracker)
         if situations:
             suited = suggested_exercises(situations)
-            choice = [e for e in choice if e in suited] or suited[:MAX_RECOMMENDED]
+            if suited:
+                choice = [e for e in choice if e in suited] or suited[:MAX_RECOMMENDED]
+            else:  # after an operation: none is suggested before the surgeon agrees
+                avoid = {e for s in situations for e in content.cautions()[s].get("avoid", [])}
+                choice = [e for e in choice if e not in avoid]
+                intro = requests["intro_once_cleared"]
             intro = f"{caution_text(situations)}\n{intro}"
         lines = "\n".join(f"- {exercises[e]['name']}: {exercises[e]['position']}" for e in choice)
         dispatcher.utter_message(text=f"{intro}\n{lines}",

@@ -34,6 +34,41 @@ def entity_exercise(tracker: Tracker) -> Optional[str]:
                  if e.get("entity") == "exercise" and e.get("value") in known), None)
 
 
+_CLAUSE_END = re.compile(r"[,;.!?]+\s+|\s+but\s+", re.IGNORECASE)
+
+
+def asking_clause(text: str) -> str:
+    """The last clause that names or describes an exercise: the request usually comes
+    last ("squats are hard with my bump, how do I do the sideways walking one")."""
+    from actions.exercise_followups import described_exercises, named_exercises
+
+    clauses = [c for c in _CLAUSE_END.split(text) if c.strip()]
+    if len(clauses) < 2:
+        return text
+    for clause in reversed(clauses):
+        if named_exercises(clause) or described_exercises(clause):
+            return clause
+    return text
+
+
+def exercise_just_named(tracker: Tracker) -> Optional[str]:
+    """The one exercise the assistant's last reply named ("Simple exercises such as the
+    glute bridge ..." -> "and that one? how do I do it?"), else None."""
+    from actions.exercise_followups import named_exercises
+
+    replies: List[str] = []
+    users_seen = 0  # the latest message, then the replies before it, back to the one before
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            users_seen += 1
+            if users_seen == 2:
+                break
+        elif users_seen == 1 and event.get("event") == "bot" and event.get("text"):
+            replies.append(event["text"])
+    named = named_exercises(" ".join(reversed(replies))) if replies else []
+    return named[0] if len(named) == 1 else None
+
+
 def requested_exercise(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
     """The exercise asked for: named (entity), or described ("the one on your side");
     with the candidates when a description fits several ("the kneeling one")."""
@@ -43,7 +78,7 @@ def requested_exercise(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
     if named is not None:
         return named, []
     known = content.exercises()
-    text = tracker.latest_message.get("text") or ""
+    text = asking_clause(tracker.latest_message.get("text") or "")
     current = tracker.get_slot("exercise")
     for found in (named_exercises(text), described_exercises(text)):
         if len(found) > 1 and current in found and OTHER.search(text):
@@ -52,7 +87,10 @@ def requested_exercise(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
             return found[0], []
         if found:
             return None, found
-    # "how do I do it?" after the exercise was named
+    # "how do I do it?" after the exercise was named: by the last reply, or taught before
+    just_named = exercise_just_named(tracker)
+    if just_named is not None:
+        return just_named, []
     return (current, []) if current in known else (None, [])
 
 

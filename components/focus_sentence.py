@@ -19,9 +19,11 @@ the featurizer uses, one per process), and lets that reading stand when:
 with at least `threshold` confidence (for the same reading as the whole message's, a
 higher one).
 
-It also settles one kind of doubt that is not one: a message read as a description of
-pain or as context about the visitor's life (`STORIES`, answered alike), neither sure
-enough alone but together sure enough, is the likelier of the two.
+It also settles doubts that are not ones: a message read as two intents of one group in
+`alike` (config.yml: intents whose replies serve the same request, such as a
+description of pain and context about the visitor's life, or "which exercise" and
+"show me an exercise"), neither sure enough alone but together sure enough, is the
+likelier of the two.
 
 Warning signs are never decided here: the RedFlagDetector runs after it on the whole
 text. When the whole message reads as a warning sign, the question's reading is kept
@@ -86,7 +88,8 @@ class FocusSentenceClassifier(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"threshold": 0.5, "whole_threshold": 0.55, "C": 10.0, "random_state": 42}
+        return {"threshold": 0.5, "whole_threshold": 0.55, "C": 10.0, "random_state": 42,
+                "alike": [sorted(STORIES)]}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
                  resource: Resource, classes: Optional[np.ndarray] = None,
@@ -165,7 +168,7 @@ class FocusSentenceClassifier(GraphComponent):
         unsure = confidence < self.config["whole_threshold"] or name in OPENERS
         if not unsure and name not in STORY_INTENTS:
             return
-        if unsure and self._stories_agree(message):
+        if unsure and self._alike_agree(message):
             return
         sentence = focus_sentence(text, questions_only=not unsure)
         if sentence is None:
@@ -177,13 +180,16 @@ class FocusSentenceClassifier(GraphComponent):
             return
         self._choose(message, focus, focus_confidence)
 
-    def _stories_agree(self, message: Message) -> bool:
+    def _alike_agree(self, message: Message) -> bool:
         """"I coach football and my back's gone stiff from standing on the touchline":
-        unsure only between two kinds of story (describe_pain, share_context), which are
-        answered alike. Together they are sure enough: the first is taken."""
+        unsure only between two intents answered alike (describe_pain, share_context).
+        Together they are sure enough: the first is taken."""
         ranking = [item for item in message.get(INTENT_RANKING_KEY) or []
                    if item.get(INTENT_NAME_KEY) != FALLBACK_INTENT][:2]
-        if len(ranking) < 2 or not all(item[INTENT_NAME_KEY] in STORIES for item in ranking):
+        if len(ranking) < 2:
+            return False
+        pair = {item[INTENT_NAME_KEY] for item in ranking}
+        if not any(pair <= set(group) for group in self.config["alike"]):
             return False
         together = sum(item[PREDICTED_CONFIDENCE_KEY] for item in ranking)
         if together < self.config["whole_threshold"]:

@@ -14,7 +14,7 @@ from actions.clinic import ActionClinicInfo
 from actions.exercise_followups import (DETAILS, ActionExerciseDetail, ActionRecommendExercise,
                                         described_exercises, named_exercises)
 from actions.exercises import WARNING_SIGNS_LINE, ActionExerciseInstructions
-from tests.conftest import make_tracker
+from tests.conftest import make_tracker, sent
 
 FLAG = {"red_flag_state": {"tier": "urgent", "category": "cancer", "since": 4e9}}
 
@@ -297,3 +297,41 @@ async def test_a_follow_up_on_an_exercise_the_situation_warns_about_repeats_the_
     text = dispatcher.messages[0]["text"]
     assert text.startswith(content.cautions()["osteoporosis"]["caution"])
     assert text.endswith(content.exercises()["knee_to_chest"]["position"].rstrip(".") + ".")
+
+
+async def test_after_an_operation_the_recommendation_lists_exercises_for_once_cleared(dispatcher):
+    """The surgery caution suggests no exercise of its own: the reply must still name some
+    (for when the surgeon agrees), never an intro over an empty list."""
+    tracker = make_tracker("recommend_exercise", text="what's a gentle one to start with",
+                           slots={"situation": ["surgery"]})
+    await ActionRecommendExercise().run(dispatcher, tracker, {})
+    [message] = sent(dispatcher)
+    intro, *lines = message["text"].split("\n")
+    assert "surgeon" in intro
+    assert lines[0] == content.exercise_requests()["intro_once_cleared"]
+    assert len(lines) >= 2 and all(line.startswith("- ") for line in lines[1:])
+
+
+def test_that_one_is_the_exercise_the_last_reply_named():
+    from actions.exercises import requested_exercise
+
+    tracker = make_tracker("ask_exercise", text="and that one? how do i do it")
+    said = content.faqs()["faq_squeezing_glutes"]["answer"]  # names the glute bridge
+    tracker.events[:0] = [{"event": "user", "text": "does squeezing them help"},
+                          {"event": "bot", "text": said}, {"event": "action", "name": "action_listen"}]
+    assert requested_exercise(tracker) == ("glute_bridge", [])
+    # A reply that names several, or none, leaves it to the exercise taught before.
+    tracker.events[1] = {"event": "bot", "text": "Glute bridge or clam: which one?"}
+    tracker.slots["exercise"] = "crab_walk"
+    assert requested_exercise(tracker) == ("crab_walk", [])
+
+
+@pytest.mark.parametrize("text, exercise", [
+    ("my bump gets in the way of squats lol, how do I do the sideways walking one", "crab_walk"),
+    ("I did the bridge yesterday, now show me the clam", "clamshell"),
+    ("show me the clam", "clamshell"),
+])
+def test_the_exercise_asked_for_is_the_one_in_the_last_clause_that_names_one(text, exercise):
+    from actions.exercises import requested_exercise
+
+    assert requested_exercise(make_tracker("ask_exercise", text=text)) == (exercise, [])

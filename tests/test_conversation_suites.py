@@ -21,7 +21,8 @@ FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_fourth.yml": 0.85,
           "blind_fifth.yml": 0.90, "blind_sixth.yml": 0.93, "blind_seventh.yml": 0.90,
           "blind_eighth.yml": 0.90, "blind_ninth.yml": 0.87,
           "blind_tenth.yml": 0.90, "blind_eleventh.yml": 0.95, "blind_twelfth.yml": 0.94,
-          "blind_thirteenth.yml": 0.95, "blind_fourteenth.yml": 0.95}
+          "blind_thirteenth.yml": 0.95, "blind_fourteenth.yml": 0.95,
+          "blind_fifteenth.yml": 0.95}
 SAFETY = ("urgent message",)
 
 

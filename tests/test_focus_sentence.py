@@ -1,7 +1,7 @@
 """components/focus_sentence.py: which sentence is read on its own, and when its reading
 replaces the whole message's. The sentence classifier is replaced by fixed readings here;
 the trained one is measured by the conversation suites."""
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pytest
@@ -117,3 +117,27 @@ def test_two_kinds_of_story_together_are_sure_enough() -> None:
     other.set(INTENT_RANKING_KEY, [{"name": "share_context", "confidence": 0.44},
                                    {"name": "report_red_flag", "confidence": 0.4}])
     assert _read(other, {}).get(INTENT)["confidence"] == 0.44
+
+
+def test_two_intents_of_a_configured_group_are_sure_enough_and_others_not() -> None:
+    """config.yml's `alike` groups: exercise requests answered alike."""
+    import yaml
+
+    from scripts.servers import ROOT
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
+    [options] = [c for c in config["pipeline"] if c["name"].endswith("FocusSentenceClassifier")]
+
+    def read(first: str, second: str) -> Dict[str, Any]:
+        message = Message(data={TEXT: "Which glute exercises are ok to do while pregnant?",
+                                INTENT: {"name": first, "confidence": 0.47},
+                                INTENT_RANKING_KEY: [{"name": first, "confidence": 0.47},
+                                                     {"name": second, "confidence": 0.45}]})
+        reader = FixedReading({})
+        reader.config = {**reader.config, "alike": options["alike"]}
+        return reader.process([message])[0].get(INTENT)
+
+    assert read("recommend_exercise", "describe_situation") == {
+        "name": "recommend_exercise", "confidence": pytest.approx(0.92)}
+    assert read("ask_exercise", "recommend_exercise")["name"] == "ask_exercise"
+    assert read("ask_diagnosis", "ask_capabilities")["confidence"] == 0.47  # not alike
