@@ -182,6 +182,7 @@ EXERCISE_REQUESTS_SCHEMA = {
     "required": ["tags", "intro", "intro_default", "intro_once_cleared", "no_match"],
     "properties": {"tags": {"type": "object", "minProperties": 1,
                             "additionalProperties": _texts},
+                   "not_when": {"type": "object", "additionalProperties": _texts},
                    "intro": _text, "intro_default": _text, "intro_once_cleared": _text,
                    "no_match": _text},
 }

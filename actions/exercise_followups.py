@@ -108,6 +108,12 @@ def named_exercises(text: str) -> List[str]:
     return _matching("names", text)
 
 
+def every_exercise_named(text: str) -> List[str]:
+    """Every exercise a text of ours names (a reply: spelt right, no ranking by count)."""
+    return [exercise_id for exercise_id, patterns in _phrases("names")
+            if any(p.search(text) for p in patterns)]
+
+
 def described_exercises(text: str) -> List[str]:
     """The exercises the text describes ("the kneeling one": two of them)."""
     return _matching("known_as", text)
@@ -119,8 +125,16 @@ def _tag_patterns() -> Tuple[Tuple[str, Pattern[str]], ...]:
                  for tag, words in content.exercise_requests()["tags"].items())
 
 
+@lru_cache(maxsize=None)
+def _not_when_patterns() -> Dict[str, Pattern[str]]:
+    return {tag: _phrases_pattern(words)
+            for tag, words in (content.exercise_requests().get("not_when") or {}).items()}
+
+
 def requested_tags(text: str) -> List[str]:
-    return [tag for tag, pattern in _tag_patterns() if pattern.search(text)]
+    unless = _not_when_patterns()
+    return [tag for tag, pattern in _tag_patterns() if pattern.search(text)
+            and not (tag in unless and unless[tag].search(text))]
 
 
 def recommended(text: str) -> Tuple[List[str], bool]:

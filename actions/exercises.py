@@ -54,7 +54,7 @@ def asking_clause(text: str) -> str:
 def exercise_just_named(tracker: Tracker) -> Optional[str]:
     """The one exercise the assistant's last reply named ("Simple exercises such as the
     glute bridge ..." -> "and that one? how do I do it?"), else None."""
-    from actions.exercise_followups import named_exercises
+    from actions.exercise_followups import every_exercise_named
 
     replies: List[str] = []
     users_seen = 0  # the latest message, then the replies before it, back to the one before
@@ -65,7 +65,7 @@ def exercise_just_named(tracker: Tracker) -> Optional[str]:
                 break
         elif users_seen == 1 and event.get("event") == "bot" and event.get("text"):
             replies.append(event["text"])
-    named = named_exercises(" ".join(reversed(replies))) if replies else []
+    named = every_exercise_named(" ".join(reversed(replies))) if replies else []
     return named[0] if len(named) == 1 else None
 
 

@@ -335,3 +335,26 @@ def test_the_exercise_asked_for_is_the_one_in_the_last_clause_that_names_one(tex
     from actions.exercises import requested_exercise
 
     assert requested_exercise(make_tracker("ask_exercise", text=text)) == (exercise, [])
+
+
+def test_after_a_list_of_exercises_that_one_is_not_guessed():
+    from actions.exercises import exercise_just_named
+
+    tracker = make_tracker("ask_exercise_dose", text="how many times")
+    listed = ("Good exercises to start with:\n- Glute bridge: lying\n- Clam (clamshell): on your "
+              "side, clam\n- Knee-to-chest stretch: lying")
+    tracker.events[:0] = [{"event": "user", "text": "what can I do"},
+                          {"event": "bot", "text": listed}]
+    assert exercise_just_named(tracker) is None
+
+
+@pytest.mark.parametrize("text, tags", [
+    ("what can I do on my break, I can't lie on the ward floor", ["standing"]),
+    ("I cannot lie on my back", ["standing"]),
+    ("something I can do lying down", ["lying"]),
+    ("my knees won't let me kneel, anything on all fours?", []),
+])
+def test_a_kind_said_not_to_suit_is_not_asked_for(text, tags):
+    from actions.exercise_followups import requested_tags
+
+    assert requested_tags(text) == tags
