@@ -13,8 +13,11 @@
   names, addresses, postcodes, dates of birth, NHS, card and NI numbers, handles) is
   masked before the message is stored (privacy/pii.py, Microsoft Presidio);
   conversations idle for more than `retention_days` are deleted.
-- Faults: if the database is unreachable, events are kept in memory and written, in
-  order, as soon as it answers again, so users get answers and nothing is lost.
+- Faults: if the database cannot be written, the turn's events go to a durable spool
+  (stores/spool.py: fsync'd, masked, its space reserved) and the conversation carries on
+  from memory; the spool is written to the database, in order and without duplicates,
+  as soon as it answers again and whenever a process starts. If even the spool cannot be
+  written, the turn fails (SpoolError) and the channel answers 503.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import os
 import time
 import weakref
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
 import sqlalchemy as sa
@@ -38,6 +42,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from privacy.pii import phone_region
 from runtime import fast_json
 from stores.recent_events import RecentEvents
+from stores.spool import Spool, SpoolError
 from stores.turn_statements import TurnStatements
 
 logger = logging.getLogger(__name__)
@@ -117,13 +122,14 @@ class ClinicTrackerStore(SQLTrackerStore):
     def __init__(self, domain: Optional[Domain] = None,
                  window_events: Optional[int] = None,
                  retention_days: Optional[int] = None,
+                 spool_dir: Optional[Text] = None,
                  **kwargs: Any) -> None:
         self.window_events = max(10, _setting(window_events, "TRACKER_WINDOW_EVENTS",
                                               DEFAULT_WINDOW_EVENTS))
         self.retention_days = _setting(retention_days, "RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
         self.masker = Masker(_phone_region())
-        # Trackers whose newest events could not be written: sender -> (tracker, how
-        # many of its events are already in the database).
+        # Trackers whose newest events are in the spool, not the database: sender ->
+        # (tracker, how many of its events are in the database or the spool).
         self._pending: Dict[Text, Tuple[DialogueStateTracker, int]] = {}
         # The tracker last handed out (or written) for each conversation, how many of its
         # events are in the database, and its window; None: `retrieve` found nothing.
@@ -152,6 +158,14 @@ class ClinicTrackerStore(SQLTrackerStore):
             sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self._turn = TurnStatements(self.engine, self.SQLEvent.__table__, EVENT_COLUMNS)
+        self.spool = Spool(Path(spool_dir or os.environ.get("SPOOL_DIR") or (
+            Path(url.database).parent / "spool" if url.get_backend_name() == "sqlite"
+            else Path("var") / "spool")))
+        self._spooled = self.spool.pending()  # left by a process that stopped
+        try:
+            self._replay_spool()
+        except DB_ERRORS as error:
+            self._log_unreachable("write the spool for", "(all)", error)
         self.purge_expired()
 
     @staticmethod
@@ -208,7 +222,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         used when the conversation's newest event in the database is still the one this
         process wrote (another process, e.g. after a fail-over, may have written since)."""
         try:
-            self._flush_pending()
+            self._replay_spool()
             # A turn's few statements go through SQLAlchemy Core: the ORM session's
             # bookkeeping cost more than the statements. The ORM reads only on a miss.
             with self.engine.connect() as connection:
@@ -241,12 +255,13 @@ class ClinicTrackerStore(SQLTrackerStore):
     # --- writing ---------------------------------------------------------------------
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Write the tracker's new events (masked); keep them in memory if that fails."""
+        """Write the tracker's new events (masked); to the spool if that fails (see the
+        module docstring), or raise SpoolError if that fails too."""
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
         stored, recent = self._stored_events(tracker)
         try:
-            self._flush_pending(skip=sender_id)
+            self._replay_spool()  # what was spooled before goes first
             if stored is None:  # a tracker `retrieve` did not hand out
                 with self.session_scope() as session:
                     stored = len(self._load(session, sender_id, None).events())
@@ -255,8 +270,17 @@ class ClinicTrackerStore(SQLTrackerStore):
                 newest = self._newest_id(connection, sender_id) if written else None
         except DB_ERRORS as error:
             self._log_unreachable("write", sender_id, error)
-            self._pending[sender_id] = (tracker, stored or 0)
-            self._recent.pop(sender_id, None)
+            rows, _ = self._rows(tracker, stored or 0)  # (all of them if unknown:
+            self._recent.pop(sender_id, None)           # the replay skips duplicates)
+            try:
+                self.spool.append(rows)
+            except SpoolError:
+                logger.error("Could not write conversation %s to the database or the "
+                             "spool: the turn is refused", sender_id)
+                self._pending.pop(sender_id, None)
+                raise
+            self._spooled = True
+            self._pending[sender_id] = (tracker, len(tracker.events))
             return
         self._pending.pop(sender_id, None)
         recent = self._remember(sender_id, recent, written, newest)
@@ -297,6 +321,15 @@ class ClinicTrackerStore(SQLTrackerStore):
         """Insert the tracker's events after the first `stored`, masked, in one statement
         (the ORM's unit of work cost more than the rest of a save); returns them as
         stored."""
+        rows, written = self._rows(tracker, stored)
+        if rows:
+            self._turn.insert(connection, rows)
+        return written
+
+    def _rows(self, tracker: DialogueStateTracker, stored: int
+              ) -> Tuple[List[Dict[str, Any]], List[Event]]:
+        """The rows of the tracker's events after the first `stored` (masked), and the
+        events as they will be stored."""
         rows, written = [], []
         for event in list(tracker.events)[stored:]:
             original = event.as_dict()
@@ -311,20 +344,41 @@ class ClinicTrackerStore(SQLTrackerStore):
                 "data": fast_json.dumps_text(data),
             })
             written.append(event if data is original else Event.from_parameters(data))
-        if rows:
-            self._turn.insert(connection, rows)
-        return written
+        return rows, written
 
-    def _flush_pending(self, skip: Optional[Text] = None) -> None:
-        """Write the events kept while the database was unreachable, oldest first."""
-        for sender_id, (tracker, stored) in list(self._pending.items()):
-            if sender_id == skip:
-                continue
+    def _replay_spool(self) -> None:
+        """Write the spooled rows to the database, oldest first, skipping any it already
+        has (a replay cut short after its commit); raises DB_ERRORS while it is away."""
+        if not self._spooled:
+            return
+        cutoff = time.time() - self.retention_days * 86400 if self.retention_days > 0 else 0
+        for path, rows in self.spool.batches():
+            rows = [row for row in rows if (row.get("timestamp") or 0) >= cutoff]
             with self.engine.begin() as connection:
-                self._insert(connection, tracker, stored)
-            del self._pending[sender_id]
-            logger.warning("Tracker store database is back: wrote the kept events of "
-                           "conversation %s.", sender_id)
+                new = self._not_stored(connection, rows)
+                if new:
+                    self._turn.insert(connection, new)
+            self.spool.done(path)
+            logger.warning("Tracker store database is back: wrote %d spooled events "
+                           "(%d were already there).", len(new), len(rows) - len(new))
+        self._spooled = False
+        self._pending.clear()  # all in the database now: read from there
+
+    def _not_stored(self, connection: Any, rows: List[Dict[str, Any]]
+                    ) -> List[Dict[str, Any]]:
+        table = self.SQLEvent.__table__
+        by_sender: Dict[Text, List[Dict[str, Any]]] = {}
+        for row in rows:
+            by_sender.setdefault(row["sender_id"], []).append(row)
+        kept = set()
+        for sender_id, own in by_sender.items():
+            earliest = min((row.get("timestamp") or 0) for row in own)
+            there = set(connection.execute(
+                sa.select(table.c.timestamp, table.c.type_name, table.c.data)
+                .where(table.c.sender_id == sender_id, table.c.timestamp >= earliest)))
+            kept |= {id(row) for row in own
+                     if (row.get("timestamp"), row["type_name"], row["data"]) not in there}
+        return [row for row in rows if id(row) in kept]  # in the spool's order
 
     def _log_unreachable(self, what: str, sender_id: Text, error: Exception) -> None:
         logger.error("Tracker store database unreachable, could not %s conversation %s; "

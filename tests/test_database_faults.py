@@ -129,3 +129,49 @@ def test_the_database_going_away_loses_no_event(tmp_path):
     finally:
         proxy.down()
         drop_database(name)
+
+
+def test_rasa_stopped_during_an_outage_loses_nothing_once_the_database_is_back(tmp_path):
+    """The issue's case: answers given while PostgreSQL is away, Rasa killed before it
+    returns. The spool (stores/spool.py) holds them; the next Rasa writes them, once."""
+    import psycopg2
+
+    proxy = TcpProxy(int(PG["DB_PORT"]))
+    proxy.up()
+    name = f"clinic_spool_{uuid.uuid4().hex[:10]}"
+    env = {**PG, **REDIS, "DB_PORT": str(proxy.port), "DB_NAME": name,
+           "SPOOL_DIR": str(tmp_path / "spool")}
+    sender = f"spool-{uuid.uuid4().hex[:8]}"
+    flag = "since this morning I can't feel my groin and I wet myself"
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    try:
+        with running_assistant(tmp_path / "first", env_extra=env,
+                               endpoints="endpoints.postgres.yml") as servers:
+            assert "not a diagnosis" in say(servers.rasa_url, sender, "hi")[0]
+            proxy.down()
+            assert say(servers.rasa_url, sender, "what is the piriformis")
+            assert any("999" in text for text in say(servers.rasa_url, sender, flag))
+            servers.processes["rasa"].kill()  # SIGKILL, the database still away
+            servers.processes["rasa"].wait(timeout=30)
+        proxy.up()
+        with running_assistant(tmp_path / "second", env_extra=env,
+                               endpoints="endpoints.postgres.yml") as servers:
+            # The same conversation carries on: no new disclaimer, the flag still stands.
+            replies = say(servers.rasa_url, sender, "can I book a visit")
+            assert not any("not a diagnosis" in text for text in replies)
+            assert any("999" in text for text in replies)
+        with psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
+                              dbname=name) as connection, connection.cursor() as cursor:
+            cursor.execute("select data from events where sender_id = %s order by id",
+                           (sender,))
+            events = [json.loads(data) for (data,) in cursor.fetchall()]
+        assert [e["text"] for e in events if e["event"] == "user"] == [
+            "hi", "what is the piriformis", flag, "can I book a visit"]
+        assert sum(e["event"] == "session_started" for e in events) == 1
+        keys = [(e["event"], e.get("timestamp"), json.dumps(e, sort_keys=True)) for e in events]
+        assert len(keys) == len(set(keys))  # nothing twice
+        assert not any(p.stat().st_size for p in (tmp_path / "spool").glob("spool-*.jsonl"))
+    finally:
+        proxy.down()
+        drop_database(name)
