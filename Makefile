@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export RASA_PORT ?= 5005
 export ACTION_SERVER_URL ?= http://127.0.0.1:5055/webhook
 
-.PHONY: help install train validate run shell actions test eval bench cost report clean
+.PHONY: help install train validate run shell actions test eval bench cost soak report clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,6 +92,10 @@ bench: train ## Latency, throughput, memory vs Rasa's default config (results/be
 
 cost: train ## Rasa CPU per message, piece by piece (embeddings, screening, context)
 	$(PY) scripts/cost_per_piece.py
+
+# Needs PostgreSQL and Redis on localhost, as the tests do; a few minutes.
+soak: train ## 50 conversations x 200 messages while Rasa is killed, the action server paused and the database cut; prints lost/duplicated/out-of-order, errors, p95
+	$(PY) scripts/soak.py
 
 # ENDPOINTS picks the tracker store (as for `make run`), DAYS the period (default 30).
 report: $(VENV)/.installed $(SPACY_MODEL)/meta.json ## Staff report of the stored conversations: results/report/report.html (DAYS=30)

@@ -227,6 +227,8 @@ class ClinicTrackerStore(SQLTrackerStore):
             # bookkeeping cost more than the statements. The ORM reads only on a miss.
             with self.engine.connect() as connection:
                 newest = self._newest_id(connection, sender_id)
+            # Read from the database again: its events are all there now.
+            self._pending.pop(sender_id, None)
             known = self._recent.get(sender_id)
             if newest is None:
                 recent = RecentEvents(self.window_events)
@@ -292,8 +294,10 @@ class ClinicTrackerStore(SQLTrackerStore):
                        ) -> Tuple[Optional[int], Optional[RecentEvents]]:
         """How many of the tracker's events are in the database (None: unknown) and the
         window they came from."""
-        if tracker.sender_id in self._pending:
-            return self._pending[tracker.sender_id][1], None
+        pending = self._pending.get(tracker.sender_id)
+        if pending is not None and pending[0] is tracker:
+            self._loaded.pop(tracker.sender_id, None)
+            return pending[1], None
         handed_out, stored, recent = self._loaded.pop(tracker.sender_id, (None, None, None))
         if stored is None or (handed_out is not None and handed_out() is not tracker):
             return None, None
@@ -361,8 +365,8 @@ class ClinicTrackerStore(SQLTrackerStore):
             self.spool.done(path)
             logger.warning("Tracker store database is back: wrote %d spooled events "
                            "(%d were already there).", len(new), len(rows) - len(new))
+        # The counts of `_pending` stay right: what they count as spooled is now stored.
         self._spooled = False
-        self._pending.clear()  # all in the database now: read from there
 
     def _not_stored(self, connection: Any, rows: List[Dict[str, Any]]
                     ) -> List[Dict[str, Any]]:
@@ -376,8 +380,11 @@ class ClinicTrackerStore(SQLTrackerStore):
             there = set(connection.execute(
                 sa.select(table.c.timestamp, table.c.type_name, table.c.data)
                 .where(table.c.sender_id == sender_id, table.c.timestamp >= earliest)))
-            kept |= {id(row) for row in own
-                     if (row.get("timestamp"), row["type_name"], row["data"]) not in there}
+            for row in own:  # in the database, or earlier in the spool: not again
+                key = (row.get("timestamp"), row["type_name"], row["data"])
+                if key not in there:
+                    there.add(key)
+                    kept.add(id(row))
         return [row for row in rows if id(row) in kept]  # in the spool's order
 
     def _log_unreachable(self, what: str, sender_id: Text, error: Exception) -> None:

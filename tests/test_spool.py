@@ -166,3 +166,29 @@ async def test_an_unwritable_sqlite_file_spools_instead(tmp_path, monkeypatch):
     await store.save(tracker)  # the spool first, then this turn
     assert user_texts(tmp_path, "sqlite") == ["message 1", "message 2"]
     assert not store.spool.pending()
+
+
+async def test_a_conversation_mid_turn_when_another_writes_the_spool_is_not_written_twice(
+        tmp_path):
+    """The soak's case: the database comes back while B is mid-turn; A's save writes the
+    spool (B's spooled events too), then B saves the tracker it got during the outage."""
+    store = make_store(tmp_path)
+    trackers = {}
+    for sender in ("A", "B"):
+        trackers[sender] = await new_conversation(store, sender)
+        trackers[sender].update_with_events(turn(0), DOMAIN)
+        await store.save(trackers[sender])
+    with database_down(store):
+        for n in (1, 2):
+            for sender in ("A", "B"):
+                tracker = await store.retrieve(sender)
+                tracker.update_with_events(turn(n), DOMAIN)
+                await store.save(tracker)
+        b_during = await store.retrieve("B")  # B's turn 3 starts in the outage...
+    a_after = await store.retrieve("A")  # ...A's turn writes the spool meanwhile
+    a_after.update_with_events(turn(3), DOMAIN)
+    await store.save(a_after)
+    b_during.update_with_events(turn(3), DOMAIN)
+    await store.save(b_during)
+    for sender in ("A", "B"):
+        assert user_texts(tmp_path, sender) == [f"message {n}" for n in range(4)], sender
