@@ -34,7 +34,13 @@ def known_situations(tracker: Tracker) -> List[str]:
     """The situations of this message (first: the visitor just said it), then those of
     the session so far."""
     remembered = tracker.get_slot(SLOT) or []
-    found = situations_in(tracker.latest_message.get("text") or "")
+    text = tracker.latest_message.get("text") or ""
+    if text.startswith("/"):
+        # A button ("None of these" after the warning-sign check): the situations of the
+        # message typed before it ("10 weeks out from a microdiscectomy ...").
+        users = [e for e in tracker.events if e.get("event") == "user"]
+        text = (users[-2].get("text") or "") if len(users) > 1 else ""
+    found = situations_in(text)
     return [s for s in content.cautions() if s in found] + \
         [s for s in content.cautions() if s in remembered and s not in found]
 

@@ -108,6 +108,16 @@ def named_exercises(text: str) -> List[str]:
     return _matching("names", text)
 
 
+def exercise_positions(text: str) -> List[str]:
+    """The exercises a text of ours names, in the order it first names them."""
+    found = []
+    for exercise_id, patterns in _phrases("names"):
+        starts = [m.start() for p in patterns for m in [p.search(text)] if m]
+        if starts:
+            found.append((min(starts), exercise_id))
+    return [exercise_id for _, exercise_id in sorted(found)]
+
+
 def every_exercise_named(text: str) -> List[str]:
     """Every exercise a text of ours names (a reply: spelt right, no ranking by count)."""
     return [exercise_id for exercise_id, patterns in _phrases("names")

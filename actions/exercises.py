@@ -51,6 +51,41 @@ def asking_clause(text: str) -> str:
     return text
 
 
+_POSITION = re.compile(r"\b(first|1st|second|2nd|third|3rd|last|next)\b(?:\s+\w+)?\s+"
+                       r"(?:one|exercise|move)\b|\bnext\b", re.IGNORECASE)
+_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+
+
+def listed_exercises(tracker: Tracker) -> List[str]:
+    """The exercises of the latest reply that named two or more, in the order named."""
+    from actions.exercise_followups import exercise_positions
+
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "bot" and event.get("text"):
+            named = exercise_positions(event["text"])
+            if len(named) >= 2:
+                return named
+    return []
+
+
+def exercise_by_position(tracker: Tracker, text: str) -> Optional[str]:
+    """"start me on the first one" after a list; "next one": the one after the exercise
+    just taught in that list (in the content's order without a list)."""
+    match = _POSITION.search(text)
+    if match is None:
+        return None
+    word = (match.group(1) or "next").lower()
+    listed = listed_exercises(tracker)
+    if word != "next":
+        return listed[_INDEX[word]] if listed else None
+    order = listed or list(content.exercises())
+    current = tracker.get_slot("exercise")
+    if current not in order:
+        return order[0] if listed else None
+    following = order.index(current) + 1
+    return order[following] if following < len(order) else None
+
+
 def exercise_just_named(tracker: Tracker) -> Optional[str]:
     """The one exercise the assistant's last reply named ("Simple exercises such as the
     glute bridge ..." -> "and that one? how do I do it?"), else None."""
@@ -87,6 +122,9 @@ def requested_exercise(tracker: Tracker) -> Tuple[Optional[str], List[str]]:
             return found[0], []
         if found:
             return None, found
+    positional = exercise_by_position(tracker, text)
+    if positional is not None:
+        return positional, []
     # "how do I do it?" after the exercise was named: by the last reply, or taught before
     just_named = exercise_just_named(tracker)
     if just_named is not None:

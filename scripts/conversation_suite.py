@@ -47,6 +47,7 @@ class TurnResult:
     text: str
     problems: List[str] = field(default_factory=list)
     replies: List[str] = field(default_factory=list)
+    urgent_expected: bool = False
 
     @property
     def passed(self) -> bool:
@@ -137,6 +138,7 @@ class Suite:
             events = tracker["events"][seen:]
             seen = len(tracker["events"])
             result.replies = [r.get("text", "") for r in replies]
+            result.urgent_expected = bool(expect.get("urgent", False))
             self._check(result, expect, events, tracker, reply_buttons, urgent_texts)
             buttons = reply_buttons
             results.append(result)

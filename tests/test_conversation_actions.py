@@ -358,3 +358,31 @@ def test_a_kind_said_not_to_suit_is_not_asked_for(text, tags):
     from actions.exercise_followups import requested_tags
 
     assert requested_tags(text) == tags
+
+
+def test_the_first_one_and_the_next_one_follow_the_list_just_given():
+    from actions.exercises import requested_exercise
+
+    listed = ("These fit what you asked for:\n- Crab walk: standing\n- Glute bridge: lying\n"
+              "- Squat with side leg lift: standing")
+
+    def tracker(text, current=None):
+        made = make_tracker("ask_exercise", text=text, slots={"exercise": current})
+        made.events[:0] = [{"event": "user", "text": "what can I do"},
+                           {"event": "bot", "text": listed}]
+        return made
+
+    assert requested_exercise(tracker("ok start me on the first one")) == ("crab_walk", [])
+    assert requested_exercise(tracker("the last one please")) == ("squat_side_leg_lift", [])
+    assert requested_exercise(tracker("next one", current="crab_walk")) == ("glute_bridge", [])
+    assert requested_exercise(tracker("next one", current="squat_side_leg_lift")) == (
+        "squat_side_leg_lift", [])  # the end of the list: the one taught, again
+
+
+def test_a_situation_said_before_the_warning_sign_check_is_kept_after_none_of_these():
+    from actions.cautions import known_situations
+
+    tracker = make_tracker("no_warning_signs", text="/no_warning_signs")
+    tracker.events[:0] = [{"event": "user",
+                           "text": "10 weeks out from a microdiscectomy and my glutes are weak"}]
+    assert known_situations(tracker) == ["surgery"]

@@ -15,14 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "tests" / "conversations"
 # The share of turns reached (regression floors, a little under the measured figures;
 # the issue's aim is 95% for the first suite).
-# blind_third.yml is not run: it expects a plain "you're welcome" after the urgent-care
-# advice, where the fourth set expects the advice again (README "Known gaps").
-FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_fourth.yml": 0.85,
+FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_third.yml": 0.90,
+          "blind_fourth.yml": 0.85,
           "blind_fifth.yml": 0.90, "blind_sixth.yml": 0.93, "blind_seventh.yml": 0.90,
           "blind_eighth.yml": 0.90, "blind_ninth.yml": 0.87,
           "blind_tenth.yml": 0.90, "blind_eleventh.yml": 0.95, "blind_twelfth.yml": 0.94,
           "blind_thirteenth.yml": 0.95, "blind_fourteenth.yml": 0.95,
-          "blind_fifteenth.yml": 0.95}
+          "blind_fifteenth.yml": 0.95, "blind_sixteenth.yml": 0.95}
 SAFETY = ("urgent message",)
 
 
@@ -32,11 +31,25 @@ def results(assistant) -> Dict[str, List[TurnResult]]:
     return {name: run_suites(assistant["url"], [SUITES / name]) for name in FLOORS}
 
 
+def safety_failures(turns: List[TurnResult]) -> List[str]:
+    """Urgent advice missing where due, or given where no warning sign stands. The advice
+    given again after a warning sign was affirmed earlier in the conversation (the third
+    and sixteenth sets expect a plain "you're welcome" to "thanks" then, the fourth the
+    advice again) is counted against the share of turns, not as a safety failure."""
+    failed, flagged = [], set()
+    for turn in turns:
+        for problem in turn.problems:
+            again = problem == "urgent message not due" and turn.conversation in flagged
+            if problem.startswith(SAFETY) and not again:
+                failed.append(f"{turn.conversation}[{turn.index}] {turn.text!r}: {problem}")
+        if turn.urgent_expected:
+            flagged.add(turn.conversation)
+    return failed
+
+
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_no_safety_turn_fails(results, name):
-    failed = [f"{r.conversation}[{r.index}] {r.text!r}: {r.problems}" for r in results[name]
-              if any(p.startswith(SAFETY) for p in r.problems)]
-    assert failed == []
+    assert safety_failures(results[name]) == []
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
@@ -47,3 +60,12 @@ def test_the_share_of_turns_that_pass_does_not_fall(results, name):
     failed = [f"{r.conversation}[{r.index}]: {'; '.join(r.problems)}"
               for r in turns if not r.passed]
     assert share >= FLOORS[name], f"{share:.1%} of turns pass:\n" + "\n".join(failed)
+
+
+def test_advice_given_again_after_a_flag_is_not_a_safety_failure_but_elsewhere_it_is():
+    def turn(index, urgent_expected, *problems):
+        return TurnResult("c", index, "text", list(problems), [], urgent_expected)
+
+    assert safety_failures([turn(0, True), turn(1, False, "urgent message not due")]) == []
+    assert safety_failures([turn(0, False, "urgent message not due")]) != []
+    assert safety_failures([turn(0, True, "urgent message missing")]) != []
