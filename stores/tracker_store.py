@@ -389,7 +389,7 @@ class ClinicTrackerStore(SQLTrackerStore):
 
     def _log_unreachable(self, what: str, sender_id: Text, error: Exception) -> None:
         logger.error("Tracker store database unreachable, could not %s conversation %s; "
-                     "keeping its events in memory until it is back: %s",
+                     "carrying on from memory and the spool until it is back: %s",
                      what, sender_id, str(error).splitlines()[0])
 
     # --- retention -------------------------------------------------------------------
