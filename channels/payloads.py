@@ -45,6 +45,7 @@ from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
 from channels import backpressure
 from privacy import log_redaction
+from stores.spool import SpoolError
 from components.content_importer import content_intents
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,14 @@ MAX_MESSAGE_CHARS = 2000
 TRUNCATED_NOTICE = (f"Your message was very long, so I only read its first "
                     f"{MAX_MESSAGE_CHARS:,} characters. Please send anything else as a "
                     f"separate, shorter message.")
+NOT_STORED_REPLY = ("Sorry, I couldn't take that message just now. Please send it again "
+                    "in a minute.")
+
+
+class NotStored(RuntimeError):
+    """The message could not be stored (stores/spool.py's SpoolError): REST answers 503."""
+
+
 EMPTY_REPLY = ("I didn't get any text there. Please type your question about lower back "
                "pain, the glutes or booking a visit.")
 # Sender / session ids key the tracker store (SQL column of 255 characters).
@@ -336,6 +345,14 @@ def guard_messages(on_new_message: Callable[[UserMessage], Awaitable[Any]],
             with backpressure.admission(message.sender_id, result.text), \
                     log_redaction.handling(message.text):
                 answer = await on_new_message(message)
+        except SpoolError:
+            logger.error("Refused a message on %s: it could not be stored",
+                         message.input_channel)
+            if raise_busy or message.output_channel is None:
+                raise NotStored() from None
+            await message.output_channel.send_text_message(message.sender_id,
+                                                           NOT_STORED_REPLY)
+            return None
         except backpressure.Busy as busy:
             logger.warning("Refused a message on %s: %s messages of that conversation "
                            "in hand", message.input_channel, backpressure.QUEUE_LIMIT)

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,17 @@ RESERVE_BYTES = 8 * 1024 * 1024  # about 20,000 events
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
-class SpoolError(OSError):
-    """Neither the database nor the spool could take the events."""
+class SpoolError(BaseException):
+    """Neither the database nor the spool could take the events: the turn is refused.
+
+    A BaseException on purpose: Rasa wraps every tracker store in its FailSafeTrackerStore,
+    which catches any Exception from `save` and keeps the tracker in memory instead (to be
+    lost at the next restart). This one passes through it to the channel
+    (channels/payloads.py), which refuses the message with a clear status."""
+
+    def __init__(self, errno_: Optional[int], message: str) -> None:
+        super().__init__(message)
+        self.errno = errno_
 
 
 def _pid_alive(pid: int) -> bool:

@@ -125,3 +125,31 @@ def test_rasa_stopped_during_an_outage_loses_nothing_once_the_database_is_back(t
     finally:
         proxy.down()
         drop_database(name)
+
+
+def test_with_neither_the_database_nor_the_spool_the_message_is_refused_with_503(tmp_path):
+    """Nothing answered is lost: when the spool cannot be written either, REST refuses the
+    message (503 not_processed) instead of answering it from memory."""
+    proxy = TcpProxy(int(PG["DB_PORT"]))
+    proxy.up()
+    name = f"clinic_nospool_{uuid.uuid4().hex[:10]}"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the spool folder would go")
+    env = {**PG, **REDIS, "DB_PORT": str(proxy.port), "DB_NAME": name,
+           "SPOOL_DIR": str(blocker / "spool")}
+    sender = f"nospool-{uuid.uuid4().hex[:8]}"
+    try:
+        with running_assistant(tmp_path, env_extra=env,
+                               endpoints="endpoints.postgres.yml") as servers:
+            assert "not a diagnosis" in say(servers.rasa_url, sender, "hi")[0]
+            proxy.down()
+            reply = requests.post(f"{servers.rasa_url}/webhooks/rest/webhook", timeout=30,
+                                  json={"sender": sender, "message": "what is the piriformis"})
+            assert reply.status_code == 503, reply.text
+            assert reply.json()["error"] == "not_processed"
+            assert reply.headers["Retry-After"]
+            proxy.up()
+            assert say(servers.rasa_url, sender, "what is the piriformis")  # sent again
+    finally:
+        proxy.down()
+        drop_database(name)
