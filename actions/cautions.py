@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Dict, List, Pattern, Text, Tuple
+from typing import Any, Dict, List, Pattern, Set, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -54,9 +54,14 @@ def caution_text(situations: List[str]) -> str:
     return "\n".join(content.cautions()[s]["caution"] for s in situations)
 
 
+def avoided_exercises(situations: List[str]) -> Set[str]:
+    """The exercises a caution of these situations warns against (cautions.yml `avoid`)."""
+    return {e for s in situations for e in content.cautions()[s].get("avoid", [])}
+
+
 def suggested_exercises(situations: List[str]) -> List[str]:
     tags = {t for s in situations for t in content.cautions()[s]["suggest"]}
-    avoid = {e for s in situations for e in content.cautions()[s].get("avoid", [])}
+    avoid = avoided_exercises(situations)
     return [e for e, entry in content.exercises().items()
             if tags & set(entry["tags"]) and e not in avoid]
 

@@ -21,7 +21,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content, safety
-from actions.cautions import caution_text, known_situations, remember, suggested_exercises
+from actions.cautions import avoided_exercises, caution_text, known_situations, remember, \
+    suggested_exercises
 from actions.exercises import WARNING_SIGNS_LINE, entity_exercise, exercise_button, \
     asking_clause, exercise_just_named, teach_or_screen
 
@@ -249,8 +250,7 @@ class ActionExerciseDetail(Action):
         # "Would the knee hug suit him on his bed?" after osteoporosis: the caution that
         # warns about this exercise comes first.
         situations = known_situations(tracker)
-        warning = [s for s in situations
-                   if exercise_id in content.cautions()[s].get("avoid", [])]
+        warning = [s for s in situations if exercise_id in avoided_exercises([s])]
         text = detail_text(exercise_id, intent)
         dispatcher.utter_message(
             text=f"{caution_text(warning)}\n{text}" if warning else text,
@@ -300,7 +300,7 @@ class ActionRecommendExercise(Action):
             if suited:
                 choice = [e for e in choice if e in suited] or suited[:MAX_RECOMMENDED]
             else:  # after an operation: none is suggested before the surgeon agrees
-                avoid = {e for s in situations for e in content.cautions()[s].get("avoid", [])}
+                avoid = avoided_exercises(situations)
                 choice = [e for e in choice if e not in avoid]
                 intro = requests["intro_once_cleared"]
             intro = f"{caution_text(situations)}\n{intro}"
