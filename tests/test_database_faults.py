@@ -17,7 +17,7 @@ import requests
 
 from scripts.servers import MODEL, running_assistant
 from scripts.tcp_proxy import TcpProxy
-from tests.services import PG, REDIS, drop_database, postgres_available
+from tests.services import PG, REDIS, drop_database, postgres, postgres_available
 
 pytestmark = [
     pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train`"),
@@ -36,6 +36,13 @@ def up_once_logged(proxy: TcpProxy, log: Path, timeout: float = 120) -> None:
     proxy.up()
 
 
+def stored_events(dbname: str, sender: str) -> List[dict]:
+    """The conversation's events as PostgreSQL holds them, in order."""
+    rows = postgres(dbname, "select data from events where sender_id = %s order by id",
+                    (sender,))
+    return [json.loads(data) for (data,) in rows]
+
+
 def say(rasa_url: str, sender: str, text: str) -> List[str]:
     reply = requests.post(f"{rasa_url}/webhooks/rest/webhook",
                           json={"sender": sender, "message": text}, timeout=30)
@@ -44,8 +51,6 @@ def say(rasa_url: str, sender: str, text: str) -> List[str]:
 
 
 def test_the_database_going_away_loses_no_event(tmp_path):
-    import psycopg2
-
     proxy = TcpProxy(int(PG["DB_PORT"]))
     name = f"clinic_fault_{uuid.uuid4().hex[:10]}"
     env = {**PG, **REDIS, "DB_PORT": str(proxy.port), "DB_NAME": name}
@@ -67,11 +72,7 @@ def test_the_database_going_away_loses_no_event(tmp_path):
             assert "could not write conversation" in (tmp_path / "rasa.log").read_text()
             proxy.up()
             assert say(servers.rasa_url, sender, "bye")
-        with psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                              dbname=name) as connection, connection.cursor() as cursor:
-            cursor.execute("select data from events where sender_id = %s order by id",
-                           (sender,))
-            events = [json.loads(data) for (data,) in cursor.fetchall()]
+        events = stored_events(name, sender)
         assert [e["text"] for e in events if e["event"] == "user"] == [
             "hi", "what is the piriformis", "thanks", "bye"]
         assert sum(e["event"] == "session_started" for e in events) == 1
@@ -84,8 +85,6 @@ def test_the_database_going_away_loses_no_event(tmp_path):
 def test_rasa_stopped_during_an_outage_loses_nothing_once_the_database_is_back(tmp_path):
     """The issue's case: answers given while PostgreSQL is away, Rasa killed before it
     returns. The spool (stores/spool.py) holds them; the next Rasa writes them, once."""
-    import psycopg2
-
     proxy = TcpProxy(int(PG["DB_PORT"]))
     proxy.up()
     name = f"clinic_spool_{uuid.uuid4().hex[:10]}"
@@ -111,11 +110,7 @@ def test_rasa_stopped_during_an_outage_loses_nothing_once_the_database_is_back(t
             replies = say(servers.rasa_url, sender, "can I book a visit")
             assert not any("not a diagnosis" in text for text in replies)
             assert any("999" in text for text in replies)
-        with psycopg2.connect(host=PG["DB_HOST"], port=PG["DB_PORT"], user=PG["DB_USER"],
-                              dbname=name) as connection, connection.cursor() as cursor:
-            cursor.execute("select data from events where sender_id = %s order by id",
-                           (sender,))
-            events = [json.loads(data) for (data,) in cursor.fetchall()]
+        events = stored_events(name, sender)
         assert [e["text"] for e in events if e["event"] == "user"] == [
             "hi", "what is the piriformis", flag, "can I book a visit"]
         assert sum(e["event"] == "session_started" for e in events) == 1
