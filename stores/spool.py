@@ -1,15 +1,16 @@
 """A durable spool for the events the database could not take.
 
-When the tracker store cannot write (PostgreSQL down, SQLite read-only, a full disk, an
-unwritable `-shm`), the events of the turn go here instead of only into memory, so that
+When the tracker store cannot write (PostgreSQL down, a read-only or full disk under
+SQLite), the events of the turn go here instead of only into memory, so that
 a Rasa process stopped during the outage loses nothing: each process appends to its own
 file (`spool-<pid>.jsonl` in the spool folder), and the rows are written to the database,
 in order, as soon as it answers again and when any process starts (the files of processes
 that are gone included).
 
 - Rows are the store's rows, masked like the store (stores/tracker_store.py builds them).
-- Each append is one write of whole lines, each line starting with a newline, then fsync:
-  a crash mid-write leaves at most a torn line of its own, which reading skips.
+- Each append is one line (the turn's rows), starting with a newline, then fsync: a crash
+  mid-write leaves at most a torn line of its own, which reading skips; a failed write is
+  cut off again, so a refused turn is never replayed.
 - Space is reserved at start-up (`spool.reserve`, RESERVE_BYTES): if the disk fills up,
   the reserve is given back and the append tried once more.
 - If even the spool cannot be written, SpoolError: the turn is refused (the channel
@@ -80,9 +81,11 @@ class Spool:
     # --- writing ---------------------------------------------------------------------
 
     def append(self, rows: List[Dict[str, Any]]) -> None:
-        """Append the rows durably (fsync), or raise SpoolError."""
-        data = "".join("\n" + json.dumps(row, ensure_ascii=False, separators=(",", ":"))
-                       for row in rows).encode("utf-8")
+        """Append the rows durably (fsync), all or none, or raise SpoolError."""
+        # One line for the turn: a write torn by a crash loses the whole turn (whose
+        # request got no answer), never leaves part of it to be replayed.
+        data = ("\n" + json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+                ).encode("utf-8")
         try:
             self._write(data)
         except OSError as error:
@@ -101,10 +104,17 @@ class Spool:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError:
+                # Part written (a full disk): cut it off, so that a refused turn is not
+                # replayed later. Truncating needs no space.
+                os.ftruncate(fd, size)
+                raise
         finally:
             os.close(fd)
 
@@ -136,8 +146,10 @@ class Spool:
                 except ValueError:  # a line torn by a crash mid-write
                     logger.warning("Skipped a torn line in the spool %s", path.name)
                     continue
-                if isinstance(row, dict):
-                    yield row
+                # A turn's rows on one line; a row per line in older spools.
+                for one in row if isinstance(row, list) else [row]:
+                    if isinstance(one, dict):
+                        yield one
 
     def batches(self) -> Iterator[Tuple[Path, List[Dict[str, Any]]]]:
         for path in self.files():

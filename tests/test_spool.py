@@ -57,6 +57,27 @@ def test_a_full_disk_gives_back_the_reserved_space_and_the_append_succeeds(tmp_p
     assert [row for _, batch in spool.batches() for row in batch] == [{"n": 1}]
 
 
+def test_a_write_that_fails_part_way_leaves_nothing_of_the_refused_turn(tmp_path,
+                                                                       monkeypatch):
+    """The disk fills up in the middle of the turn's rows: the rows that did reach the
+    file must not be replayed, since the turn is refused."""
+    spool = Spool(tmp_path, reserve_bytes=0)
+    spool.append([{"n": 1}])
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        if len(data) > 4:
+            return real_write(fd, bytes(data[:len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(SpoolError):
+        spool.append([{"n": 2}, {"n": 3}, {"n": 4}])
+    monkeypatch.undo()
+    spool.append([{"n": 5}])
+    assert [row for _, batch in spool.batches() for row in batch] == [{"n": 1}, {"n": 5}]
+
+
 def test_a_spool_that_cannot_be_written_raises(tmp_path, monkeypatch):
     spool = Spool(tmp_path, reserve_bytes=0)
     monkeypatch.setattr(Spool, "_write", lambda self, data: (_ for _ in ()).throw(
