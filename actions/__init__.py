@@ -5,6 +5,7 @@ rasa-sdk discovers the Action subclasses when this package is imported
 """
 from actions.cautions import ActionCaution
 from actions.clinic import ActionClinicInfo
+from actions.doctor import ActionSeenDoctor
 from actions.exercise_followups import ActionExerciseDetail, ActionRecommendExercise
 from actions.exercises import ActionExerciseInstructions
 from actions.fallback import ActionDidYouMean, ActionOutOfScope
@@ -13,7 +14,7 @@ from actions.feedback import ActionRecordFeedback
 from actions.pain import ActionDescribePain, ActionShareContext
 from actions.questions import ActionAnswerQuestion
 from actions.safety import (ActionCrisisSupport, ActionOtherLanguage, ActionRedFlagInfo,
-                            ActionSeenDoctor, ActionUrgentCare)
+                            ActionUrgentCare)
 from actions.screening import ActionScreenAnswer, ActionScreenRedFlags, ActionYesNo
 from actions.session import ActionSessionStart
 

@@ -46,8 +46,11 @@ def known_situations(tracker: Tracker) -> List[str]:
 
 
 def remember(tracker: Tracker, situations: List[str]) -> List[Dict[Text, Any]]:
-    ordered = [s for s in content.cautions() if s in situations]  # the slot: content order
-    return [SlotSet(SLOT, ordered)] if ordered != (tracker.get_slot(SLOT) or []) else []
+    """Add these situations to the session's; never forgets one (an answer that needs no
+    caution, such as an FAQ without exercises, passes none)."""
+    remembered = tracker.get_slot(SLOT) or []
+    ordered = [s for s in content.cautions() if s in situations or s in remembered]
+    return [SlotSet(SLOT, ordered)] if ordered != remembered else []
 
 
 def caution_text(situations: List[str]) -> str:

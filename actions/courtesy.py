@@ -1,5 +1,7 @@
-"""Thanks and goodbyes. While a warning sign stands, the advice comes first: "ok thanks"
-after being told to get urgent care must not end on a cheerful note alone."""
+"""Thanks and goodbyes. While a warning sign stands, "ok thanks" after being told to get
+urgent care must not end on a cheerful note alone: a one-line reminder of where to go
+comes first. Not the whole advice again: the SPEC gives that to booking requests and
+"what number?", and the urgent message only where a red flag is affirmed."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -20,6 +22,8 @@ class ActionCourtesy(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        safety.repeat_advice(dispatcher, tracker)
+        flag = safety.active_flag(tracker)
+        if flag is not None:
+            dispatcher.utter_message(text=safety.safety_text(f"courtesy_{flag['tier']}"))
         dispatcher.utter_message(response=RESPONSES.get(intent, "utter_you_are_welcome"))
         return []

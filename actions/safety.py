@@ -1,5 +1,5 @@
 """Warning signs: action_urgent_care, action_crisis_support, action_red_flag_info,
-action_seen_doctor, action_other_language, and the red-flag state the other actions read.
+action_other_language, and the red-flag state the other actions read.
 
 Messages come from data/safety/red_flags.yml (English) and data/safety/red_flags.<lang>.yml
 (the replies to French and Spanish visitors); phone numbers from the clinic settings.
@@ -166,30 +166,6 @@ class ActionRedFlagInfo(Action):
             buttons=[{"title": "Book a visit", "payload": "/book_appointment"}],
         )
         return []
-
-
-class ActionSeenDoctor(Action):
-    """"A doctor has seen me": the red-flag state ends (the doctor's advice now leads)."""
-
-    def name(self) -> Text:
-        return "action_seen_doctor"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
-        if active_flag(tracker) is None:
-            dispatcher.utter_message(text=safety_text("seen_doctor_no_flag"),
-                                     buttons=[{"title": "Glute exercises",
-                                               "payload": "/faq_glute_activation"},
-                                              {"title": "Book a visit",
-                                               "payload": "/book_appointment"}])
-            return []
-        dispatcher.utter_message(text=safety_text("seen_doctor"),
-                                 buttons=[{"title": "Glute exercises",
-                                           "payload": "/faq_glute_activation"},
-                                          {"title": "Book a visit",
-                                           "payload": "/book_appointment"}])
-        return [SlotSet(STATE_SLOT, None), SlotSet("screening", "cleared")]
 
 
 class ActionOtherLanguage(Action):

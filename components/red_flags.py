@@ -29,6 +29,8 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
+from components.spacy_pipeline import shared_pipeline
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = "data/safety/red_flags.yml"
@@ -272,10 +274,8 @@ class RedFlagMatcher:
         self.language: str = config.get("language", "en")
         self.messages: Dict[str, str] = config.get("messages", {})
         if self.language == "en":
-            # Only lemmas are needed (the lemmatizer keeps its own tables): not loading the
-            # vocab (strings and word vectors) saves about 240 MB per process.
-            self.nlp: Language = spacy.load(spacy_model,
-                                            exclude=["vocab", "senter", "parser", "ner"])
+            # Only lemmas are needed: shared with the PII analyser, without the vocab.
+            self.nlp: Language = shared_pipeline(spacy_model)
             passes: List[Pass] = list(_CONTRACTIONS)
             self.word_attr = "LEMMA"
         else:
@@ -288,7 +288,8 @@ class RedFlagMatcher:
                                    for k, v in (config.get("spellings") or {}).items()})
         self.passes: Tuple[Pass, ...] = (*passes, *([spelling] if spelling else []),
                                          _BRACKETS, _COLON, _WHITESPACE)
-        self.nlp.add_pipe("sentencizer")  # scopes ConText and same-sentence rules
+        if "sentencizer" not in self.nlp.pipe_names:  # the pipeline may be shared
+            self.nlp.add_pipe("sentencizer")  # scopes ConText and same-sentence rules
         # One matcher per pattern, so that only the patterns the quick test leaves
         # possible are run (their optional gaps make matching the costliest step).
         self._pattern_matchers: List[Matcher] = []  # by pattern index

@@ -795,16 +795,16 @@ def _known_domain(domain: str, reserved: Sequence[str]) -> bool:
 
 @lru_cache(maxsize=None)
 def nlp_engine(model: str = str(SPACY_MODEL)) -> Any:
-    """Presidio's SpacyNlpEngine on the project's pipeline, loaded without its vocab data:
-    Presidio reads tokens and lemmas (the lemmatizer keeps its own tables), never the word
-    vectors, and a second copy of those would cost every Rasa process about 50 MB (150 MB
-    with Presidio's own loading), against make bench's memory target."""
-    import spacy
+    """Presidio's SpacyNlpEngine on the project's pipeline, the one the safety net uses
+    (components/spacy_pipeline.py): Presidio reads tokens and lemmas, never the word
+    vectors, and its own loading would cost every Rasa process about 150 MB."""
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    from components.spacy_pipeline import shared_pipeline
 
     class _Engine(SpacyNlpEngine):
         def __init__(self) -> None:  # SpacyNlpEngine's loads the whole model
-            self.nlp = {LANGUAGE: spacy.load(model, exclude=["vocab"], disable=["parser"])}
+            self.nlp = {LANGUAGE: shared_pipeline(model)}
 
     return _Engine()
 

@@ -160,6 +160,26 @@ async def test_a_lesson_after_a_situation_starts_with_its_caution(dispatcher):
     assert dispatcher.messages[1]["text"].startswith("Glute bridge: ")
 
 
+async def test_an_answer_without_exercises_does_not_forget_a_situation(dispatcher):
+    """Blind set 17: a caesarean, then an FAQ answer, then the lesson lacked the caution."""
+    from actions.faq import ActionAnswerFaq
+
+    tracker = make_tracker("faq_squeezing_glutes", text="does clenching your bum help?",
+                           slots={"situation": ["surgery"]})
+    events = await ActionAnswerFaq().run(dispatcher, tracker, {})
+    assert not [e for e in events if e.get("name") == "situation"]
+
+
+@pytest.mark.parametrize("text, found", [
+    ("I'm 30 weeks pregnant", ["pregnancy"]),
+    ("the midwife checked my c-section scar last week", ["surgery"]),  # after the birth
+])
+def test_situations_in_words(text, found):
+    from actions.cautions import situations_in
+
+    assert situations_in(text) == found
+
+
 # -- clinic questions ----------------------------------------------------------------------
 @pytest.mark.parametrize("intent", sorted(k for k in content.clinic_questions() if k != "not_set"))
 async def test_every_clinic_question_is_answered_from_the_settings_or_says_to_call(dispatcher, intent):
@@ -250,13 +270,16 @@ async def test_out_of_scope_repeats_the_advice_while_a_warning_sign_stands(dispa
 
 @pytest.mark.parametrize("intent, response", [("thank", "utter_you_are_welcome"),
                                               ("goodbye", "utter_goodbye")])
-async def test_thanks_and_goodbyes_repeat_the_advice_while_a_warning_sign_stands(
+async def test_thanks_and_goodbyes_remind_where_to_go_while_a_warning_sign_stands(
         dispatcher, intent, response):
+    """A short reminder, not the whole urgent message: the SPEC sends that only when a
+    red flag is affirmed, and again for booking and "what number?"."""
     from actions.courtesy import ActionCourtesy
     from actions.safety import safety_text
 
     await ActionCourtesy().run(dispatcher, make_tracker(intent, slots=FLAG), {})
-    assert dispatcher.messages[0]["text"] == safety_text("urgent")
+    assert "GP" in dispatcher.messages[0]["text"] and "24 hours" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[0]["text"] != safety_text("urgent")
     assert dispatcher.messages[1]["response"] == response
     dispatcher.messages.clear()
     await ActionCourtesy().run(dispatcher, make_tracker(intent), {})

@@ -13,8 +13,9 @@ from actions import content
 from actions.clinic import ActionClinicInfo
 from actions.exercises import ActionExerciseInstructions
 from actions.pain import ActionDescribePain, fitting_answers
+from actions.doctor import ActionSeenDoctor
 from actions.safety import (STATE_SLOT, ActionCrisisSupport, ActionOtherLanguage,
-                            ActionSeenDoctor, ActionUrgentCare, active_flag, safety_text)
+                            ActionUrgentCare, active_flag, safety_text)
 from actions.screening import (EMERGENCY_PAYLOAD, NONE_PAYLOAD, URGENT_PAYLOAD,
                                ActionScreenAnswer, ActionScreenRedFlags, ActionYesNo,
                                pending_from_ranking)
@@ -210,6 +211,14 @@ async def test_a_doctors_visit_ends_the_flag(dispatcher):
         dispatcher, make_tracker("seen_doctor", slots={STATE_SLOT: flagged()}), {})
     assert events == [SlotSet(STATE_SLOT, None), SlotSet("screening", "cleared")]
     assert dispatcher.messages[0]["text"] == safety_text("seen_doctor")
+
+
+async def test_what_a_doctor_found_gets_its_caution(dispatcher):
+    text = "I should say I've got osteopenia, they found it on a bone density scan last year."
+    events = await ActionSeenDoctor().run(dispatcher, make_tracker("seen_doctor", text=text), {})
+    assert "osteopenia" in dispatcher.messages[0]["text"]
+    assert "knee-to-chest" in dispatcher.messages[0]["text"]  # the stretch to ask about
+    assert SlotSet("situation", ["osteoporosis"]) in events
 
 
 # -- crisis and other languages -----------------------------------------------------------------
