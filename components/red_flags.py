@@ -511,7 +511,7 @@ class RedFlagMatcher:
         return self.analyse(text)[0]
 
 
-DISCOUNTING = {"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"}
+DISCOUNTING = {"NEGATED_EXISTENCE", "FAMILY", "OTHERS_BODY", "HYPOTHETICAL"}
 
 
 def _context_of(ent: Span, own: Sequence[Span], negation_window: Optional[int] = None) -> set:
