@@ -32,17 +32,26 @@ def situations_in(text: str) -> List[str]:
 
 def known_situations(tracker: Tracker) -> List[str]:
     """The situations of this message (first: the visitor just said it), then those of
-    the session so far."""
-    remembered = tracker.get_slot(SLOT) or []
-    text = tracker.latest_message.get("text") or ""
-    if text.startswith("/"):
-        # A button ("None of these" after the warning-sign check): the situations of the
-        # message typed before it ("10 weeks out from a microdiscectomy ...").
-        users = [e for e in tracker.events if e.get("event") == "user"]
-        text = (users[-2].get("text") or "") if len(users) > 1 else ""
-    found = situations_in(text)
+    the session so far: remembered, or said in a message no caution answered ("I had a
+    microdiscectomy two months ago" read as a worry and answered with the safety check).
+    Only the events Rasa loaded are read (the store's recent window), so the cost does not
+    grow with the conversation; the slot keeps what is older."""
+    texts = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            break
+        if event.get("event") == "user" and not (event.get("text") or "").startswith("/"):
+            texts.append(event.get("text") or "")
+    latest = tracker.latest_message.get("text") or ""
+    if latest.startswith("/"):
+        # A button ("None of these" after the warning-sign check): the message typed
+        # before it is the one the visitor "just said".
+        latest = texts[0] if texts else ""
+    found = situations_in(latest)
+    earlier = {s for text in texts for s in situations_in(text)} | set(
+        tracker.get_slot(SLOT) or [])
     return [s for s in content.cautions() if s in found] + \
-        [s for s in content.cautions() if s in remembered and s not in found]
+        [s for s in content.cautions() if s in earlier and s not in found]
 
 
 def remember(tracker: Tracker, situations: List[str]) -> List[Dict[Text, Any]]:

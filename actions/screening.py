@@ -26,6 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import content, safety
 from actions.buttons import faq_button
+from actions.cautions import remember, situations_in
 
 SCREEN_SLOT, PENDING_SLOT = "screening", "screen_pending"
 ASKED, REASKED, CLEARED = "asked", "reasked", "cleared"
@@ -173,11 +174,14 @@ class ActionScreenRedFlags(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        # "I had a microdiscectomy two months ago, is that a worry?": the situation is
+        # kept for the lessons that follow, though this reply is the check.
+        situations = remember(tracker, situations_in(tracker.latest_message.get("text") or ""))
         if safety.repeat_advice(dispatcher, tracker):  # already told: not asked again
-            return []
+            return situations
         # A fresh suspicion ("now my bum feels numb") counts as a new check: if it is
         # passed over too, it comes once more with the next lesson.
-        return ask(dispatcher, tracker, pending_from_ranking(tracker))
+        return [*ask(dispatcher, tracker, pending_from_ranking(tracker)), *situations]
 
 
 class ActionScreenAnswer(Action):

@@ -170,6 +170,20 @@ async def test_an_answer_without_exercises_does_not_forget_a_situation(dispatche
     assert not [e for e in events if e.get("name") == "situation"]
 
 
+async def test_a_situation_said_in_a_message_no_caution_answered_is_known_later(dispatcher):
+    """Blind set 19: "I had a microdiscectomy two months ago", answered with the safety
+    check, then "How do I do the glute bridge?" lacked the surgery caution."""
+    tracker = make_tracker("ask_exercise", entities=exercise_entity("glute_bridge"),
+                           text="How do I do the glute bridge?")
+    tracker.events[:0] = [
+        {"event": "session_started"},
+        {"event": "user", "text": "I had a microdiscectomy about two months ago"},
+        {"event": "user", "text": "/no_warning_signs"}]
+    events = await ActionExerciseInstructions().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["text"] == content.cautions()["surgery"]["caution"]
+    assert SlotSet("situation", ["surgery"]) in events
+
+
 @pytest.mark.parametrize("text, found", [
     ("I'm 30 weeks pregnant", ["pregnancy"]),
     ("the midwife checked my c-section scar last week", ["surgery"]),  # after the birth

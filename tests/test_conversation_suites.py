@@ -21,7 +21,9 @@ FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_third.yml": 0.90,
           "blind_eighth.yml": 0.90, "blind_ninth.yml": 0.87,
           "blind_tenth.yml": 0.90, "blind_eleventh.yml": 0.95, "blind_twelfth.yml": 0.94,
           "blind_thirteenth.yml": 0.95, "blind_fourteenth.yml": 0.95,
-          "blind_fifteenth.yml": 0.95, "blind_sixteenth.yml": 0.95}
+          "blind_fifteenth.yml": 0.95, "blind_sixteenth.yml": 0.95,
+          "blind_seventeenth.yml": 0.95, "blind_eighteenth.yml": 0.95,
+          "blind_nineteenth.yml": 0.95}
 SAFETY = ("urgent message",)
 
 
@@ -33,9 +35,8 @@ def results(assistant) -> Dict[str, List[TurnResult]]:
 
 def safety_failures(turns: List[TurnResult]) -> List[str]:
     """Urgent advice missing where due, or given where no warning sign stands. The advice
-    given again after a warning sign was affirmed earlier in the conversation (the third
-    and sixteenth sets expect a plain "you're welcome" to "thanks" then, the fourth the
-    advice again) is counted against the share of turns, not as a safety failure."""
+    given again after a warning sign was affirmed earlier in the conversation, where a set
+    did not expect it, is counted against the share of turns, not as a safety failure."""
     failed, flagged = [], set()
     for turn in turns:
         for problem in turn.problems:

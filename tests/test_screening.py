@@ -206,6 +206,13 @@ async def test_a_later_urgent_flag_keeps_the_emergency_tier(dispatcher):
     assert dispatcher.messages[0]["text"] == safety_text("urgent")
 
 
+async def test_a_situation_in_a_message_answered_with_the_check_is_remembered(dispatcher):
+    tracker = make_tracker("ask_if_serious", text="I had a microdiscectomy two months ago, "
+                                                  "my back still feels weak, is that bad?")
+    events = await ActionScreenRedFlags().run(dispatcher, tracker, {})
+    assert SlotSet("situation", ["surgery"]) in events
+
+
 async def test_a_doctors_visit_ends_the_flag(dispatcher):
     events = await ActionSeenDoctor().run(
         dispatcher, make_tracker("seen_doctor", slots={STATE_SLOT: flagged()}), {})
