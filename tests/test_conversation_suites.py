@@ -23,7 +23,7 @@ FLOORS = {"suite.yml": 0.90, "blind_second.yml": 0.85, "blind_third.yml": 0.90,
           "blind_thirteenth.yml": 0.95, "blind_fourteenth.yml": 0.95,
           "blind_fifteenth.yml": 0.95, "blind_sixteenth.yml": 0.95,
           "blind_seventeenth.yml": 0.95, "blind_eighteenth.yml": 0.95,
-          "blind_nineteenth.yml": 0.95}
+          "blind_nineteenth.yml": 0.95, "blind_twentieth.yml": 0.95}
 SAFETY = ("urgent message",)
 
 
