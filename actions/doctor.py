@@ -12,9 +12,12 @@ from actions import safety
 from actions.cautions import ActionCaution, situations_in
 
 
-class ActionSeenDoctor(Action):
-    """"A doctor has seen me": the red-flag state ends (the doctor's advice now leads)."""
+# What the visitor can do next, whichever way the doctor's visit went.
+NEXT_STEPS = [{"title": "Glute exercises", "payload": "/faq_glute_activation"},
+              {"title": "Book a visit", "payload": "/book_appointment"}]
 
+
+class ActionSeenDoctor(Action):
     def name(self) -> Text:
         return "action_seen_doctor"
 
@@ -27,14 +30,8 @@ class ActionSeenDoctor(Action):
                 # needs its caution, not only "follow their advice".
                 return await ActionCaution().run(dispatcher, tracker, domain)
             dispatcher.utter_message(text=safety.safety_text("seen_doctor_no_flag"),
-                                     buttons=[{"title": "Glute exercises",
-                                               "payload": "/faq_glute_activation"},
-                                              {"title": "Book a visit",
-                                               "payload": "/book_appointment"}])
+                                     buttons=list(NEXT_STEPS))
             return []
         dispatcher.utter_message(text=safety.safety_text("seen_doctor"),
-                                 buttons=[{"title": "Glute exercises",
-                                           "payload": "/faq_glute_activation"},
-                                          {"title": "Book a visit",
-                                           "payload": "/book_appointment"}])
+                                 buttons=list(NEXT_STEPS))
         return [SlotSet(safety.STATE_SLOT, None), SlotSet("screening", "cleared")]

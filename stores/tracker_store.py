@@ -82,9 +82,10 @@ def _clinic_details() -> Dict[str, Any]:
 def _sqlite_rollback_journal(connection: Any, _: Any) -> None:
     """A rollback journal, not WAL: WAL memory-maps its index (`-shm`), and when that file
     cannot be written (truncated by another process, a failing disk) the whole process
-    dies of SIGBUS mid-turn, where a write error would have gone to the spool. A commit
-    costs about 0.7 ms more; the two workers of endpoints.workers.yml still share the file
-    (SQLite's file locks; a writer waits up to the driver's 5 s busy timeout)."""
+    dies of SIGBUS mid-turn, where a write error would have gone to the spool. A save
+    costs about 1.1 ms more (README "Known gaps"); the two workers of
+    endpoints.workers.yml still share the file (SQLite's file locks; a writer waits up to
+    the driver's 5 s busy timeout)."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=DELETE")
     cursor.execute("PRAGMA synchronous=NORMAL")
